@@ -142,7 +142,12 @@ fn main() {
 
     let mut out = String::new();
     let q = |s: &str| format!("{s:?}");
-    writeln!(out, "pub const POLICY_NAME: &str = {};", q(&policy.policy.name)).unwrap();
+    writeln!(
+        out,
+        "pub const POLICY_NAME: &str = {};",
+        q(&policy.policy.name)
+    )
+    .unwrap();
     writeln!(
         out,
         "pub const POLICY_VERSION: &str = {};",
@@ -162,7 +167,12 @@ fn main() {
         policy.rate_limit.per_minute
     )
     .unwrap();
-    writeln!(out, "pub const RATE_BURST: u32 = {};", policy.rate_limit.burst).unwrap();
+    writeln!(
+        out,
+        "pub const RATE_BURST: u32 = {};",
+        policy.rate_limit.burst
+    )
+    .unwrap();
     writeln!(
         out,
         "pub const LEGACY_PREFIX: &str = {};",
@@ -211,7 +221,8 @@ fn main() {
                     "Seg::Param".to_string()
                 } else {
                     assert!(
-                        s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)),
+                        s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)),
                         "policy: literal segment {s:?} in {:?} must be plain ASCII",
                         r.path
                     );
@@ -232,7 +243,11 @@ fn main() {
             }
             other => panic!("policy: unknown access {other:?} on {}", r.path),
         };
-        assert!(!r.methods.is_empty(), "policy: route {} has no methods", r.path);
+        assert!(
+            !r.methods.is_empty(),
+            "policy: route {} has no methods",
+            r.path
+        );
         let methods: Vec<String> = r
             .methods
             .iter()

@@ -128,9 +128,7 @@ fn key_principal(f: &Facts, key: &str) -> Result<Principal, Denial> {
     let invalid = || Denial::new(401, detail::INVALID_KEY);
     let parsed = parse_key(key).ok_or_else(invalid)?;
     match &f.row {
-        Some(row)
-            if row.id == parsed.id && !row.revoked && verify_key(key, &row.stored_hash) =>
-        {
+        Some(row) if row.id == parsed.id && !row.revoked && verify_key(key, &row.stored_hash) => {
             Ok(db(row))
         }
         _ => Err(invalid()),
@@ -282,22 +280,34 @@ mod tests {
         f.credential = Credential::ApiKey(k.clone());
         f.row = Some(row.clone());
         let p = authenticate(&f).unwrap();
-        assert_eq!((p.kind, p.id.clone()), (PrincipalKind::DbKey, row.id.clone()));
+        assert_eq!(
+            (p.kind, p.id.clone()),
+            (PrincipalKind::DbKey, row.id.clone())
+        );
         // revoked
-        f.row = Some(KeyRow { revoked: true, ..row.clone() });
+        f.row = Some(KeyRow {
+            revoked: true,
+            ..row.clone()
+        });
         assert_eq!(deny(&f), (401, "Invalid API key".into(), true));
         // unknown (no row)
         f.row = None;
         assert_eq!(deny(&f), (401, "Invalid API key".into(), true));
         // row of another id
-        f.row = Some(KeyRow { id: "XXXXXXXXXX".into(), ..row.clone() });
+        f.row = Some(KeyRow {
+            id: "XXXXXXXXXX".into(),
+            ..row.clone()
+        });
         assert_eq!(deny(&f), (401, "Invalid API key".into(), true));
         // row whose hash belongs to another key
         let (_, other) = {
             let m = mint_key(&[7u8; 80]).unwrap();
             (m.key, m.stored_hash)
         };
-        f.row = Some(KeyRow { stored_hash: other, ..row });
+        f.row = Some(KeyRow {
+            stored_hash: other,
+            ..row
+        });
         assert_eq!(deny(&f), (401, "Invalid API key".into(), true));
     }
 
@@ -326,7 +336,11 @@ mod tests {
         f.auth_required = true;
         assert_eq!(
             deny(&f),
-            (503, "Authentication is required but no credentials are configured".into(), false)
+            (
+                503,
+                "Authentication is required but no credentials are configured".into(),
+                false
+            )
         );
     }
 
@@ -335,7 +349,10 @@ mod tests {
         let f = base(Requirement::Scopes(vec![Admin]));
         assert_eq!(authenticate(&f).unwrap().kind, PrincipalKind::Dev);
         let f = base(Requirement::AnyDbKey);
-        assert_eq!(deny(&f), (404, "Not authenticated via DB key".into(), false));
+        assert_eq!(
+            deny(&f),
+            (404, "Not authenticated via DB key".into(), false)
+        );
     }
 
     #[test]
@@ -343,7 +360,10 @@ mod tests {
         let mut f = base(Requirement::AnyDbKey);
         f.env_key = Some("e".into());
         f.credential = Credential::ApiKey("e".into());
-        assert_eq!(deny(&f), (404, "Not authenticated via DB key".into(), false));
+        assert_eq!(
+            deny(&f),
+            (404, "Not authenticated via DB key".into(), false)
+        );
         let (k, row) = key(&[Read]);
         f.credential = Credential::ApiKey(k);
         f.row = Some(row);
@@ -353,9 +373,21 @@ mod tests {
     #[test]
     fn scopes() {
         let cases: &[(&[Scope], Requirement, Option<&str>)] = &[
-            (&[Read], Requirement::Scopes(vec![Write]), Some("Requires scope: write")),
-            (&[Write], Requirement::Scopes(vec![Read]), Some("Requires scope: read")),
-            (&[Read, Write], Requirement::Scopes(vec![Admin]), Some("Requires scope: admin")),
+            (
+                &[Read],
+                Requirement::Scopes(vec![Write]),
+                Some("Requires scope: write"),
+            ),
+            (
+                &[Write],
+                Requirement::Scopes(vec![Read]),
+                Some("Requires scope: read"),
+            ),
+            (
+                &[Read, Write],
+                Requirement::Scopes(vec![Admin]),
+                Some("Requires scope: admin"),
+            ),
             (&[Admin], Requirement::Scopes(vec![Read]), None),
             (&[Admin], Requirement::Scopes(vec![Write]), None),
             (&[Read], Requirement::Scopes(vec![Read]), None),
@@ -395,7 +427,10 @@ mod tests {
         assert_eq!(authenticate(&f).unwrap().kind, PrincipalKind::Env);
         f.env_key = None;
         f.db_key_exists = true;
-        assert_eq!(deny(&f), (401, "Env-var key no longer configured".into(), true));
+        assert_eq!(
+            deny(&f),
+            (401, "Env-var key no longer configured".into(), true)
+        );
     }
 
     #[test]
@@ -405,11 +440,18 @@ mod tests {
         f.db_key_exists = true;
         assert_eq!(
             deny(&f),
-            (401, "Dev-mode token no longer valid (auth has been enabled)".into(), true)
+            (
+                401,
+                "Dev-mode token no longer valid (auth has been enabled)".into(),
+                true
+            )
         );
         let mut f = token_facts("dev");
         f.auth_required = true;
-        assert_eq!(deny(&f).1, "Dev-mode token no longer valid (auth has been enabled)");
+        assert_eq!(
+            deny(&f).1,
+            "Dev-mode token no longer valid (auth has been enabled)"
+        );
     }
 
     #[test]
@@ -419,10 +461,19 @@ mod tests {
         f.db_key_exists = true;
         f.row = Some(row.clone());
         assert_eq!(authenticate(&f).unwrap().id, row.id);
-        f.row = Some(KeyRow { revoked: true, ..row.clone() });
-        assert_eq!(deny(&f), (401, "Bound key is revoked or missing".into(), true));
+        f.row = Some(KeyRow {
+            revoked: true,
+            ..row.clone()
+        });
+        assert_eq!(
+            deny(&f),
+            (401, "Bound key is revoked or missing".into(), true)
+        );
         f.row = None;
-        assert_eq!(deny(&f), (401, "Bound key is revoked or missing".into(), true));
+        assert_eq!(
+            deny(&f),
+            (401, "Bound key is revoked or missing".into(), true)
+        );
         // a write-only key's token still needs read on the stream
         let (_, wrow) = key(&[Write]);
         let mut f = token_facts(&wrow.id);
@@ -439,11 +490,17 @@ mod tests {
         let mut f = token_facts("env");
         f.env_key = Some("e".into());
         f.now = 900 + 300;
-        assert_eq!(deny(&f), (401, "Invalid or expired event token".into(), true));
+        assert_eq!(
+            deny(&f),
+            (401, "Invalid or expired event token".into(), true)
+        );
         let mut f = token_facts("env");
         f.env_key = Some("e".into());
         f.event_secret = b"rotated".to_vec();
-        assert_eq!(deny(&f), (401, "Invalid or expired event token".into(), true));
+        assert_eq!(
+            deny(&f),
+            (401, "Invalid or expired event token".into(), true)
+        );
     }
 
     #[test]

@@ -164,7 +164,11 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// The stored form of a key.
 pub fn hash_key(key: &str, salt: &[u8]) -> String {
-    format!("v1${}${}", URL_SAFE_NO_PAD.encode(salt), hex(&mac(salt, key)))
+    format!(
+        "v1${}${}",
+        URL_SAFE_NO_PAD.encode(salt),
+        hex(&mac(salt, key))
+    )
 }
 
 /// Constant-time check of a key against its stored form. Unknown versions
@@ -229,7 +233,9 @@ mod tests {
     use super::*;
 
     fn random(seed: u8) -> Vec<u8> {
-        (0..96u32).map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed)).collect()
+        (0..96u32)
+            .map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed))
+            .collect()
     }
 
     #[test]
@@ -250,7 +256,10 @@ mod tests {
     #[test]
     fn mint_is_deterministic_in_its_input() {
         assert_eq!(mint_key(&random(7)).unwrap(), mint_key(&random(7)).unwrap());
-        assert_ne!(mint_key(&random(7)).unwrap().key, mint_key(&random(8)).unwrap().key);
+        assert_ne!(
+            mint_key(&random(7)).unwrap().key,
+            mint_key(&random(8)).unwrap().key
+        );
     }
 
     #[test]
@@ -340,7 +349,10 @@ mod tests {
         let d = scopes_for_new_key(Some(&["root".into()])).unwrap_err();
         assert_eq!((d.status, d.detail.as_str()), (422, "Unknown scope: root"));
         let d = scopes_for_new_key(Some(&[])).unwrap_err();
-        assert_eq!((d.status, d.detail.as_str()), (422, "scopes must not be empty"));
+        assert_eq!(
+            (d.status, d.detail.as_str()),
+            (422, "scopes must not be empty")
+        );
     }
 
     #[test]

@@ -18,9 +18,8 @@ pub struct RevokeFacts {
 /// (idempotent). The last unrevoked admin key is kept while auth is required
 /// and no env key could take over.
 pub fn may_revoke(f: &RevokeFacts) -> Result<(), Denial> {
-    let last_admin = !f.target_revoked
-        && f.target_scopes.contains(&Scope::Admin)
-        && f.other_admin_keys == 0;
+    let last_admin =
+        !f.target_revoked && f.target_scopes.contains(&Scope::Admin) && f.other_admin_keys == 0;
     if last_admin && f.auth_required && !f.env_key_configured {
         return Err(Denial {
             status: 409,
@@ -83,7 +82,14 @@ pub fn startup(f: &StartupFacts) -> Result<StartupOk, Fatal> {
         warnings.push(WARN_RANDOM_SECRET.to_string());
     }
     let dev_mode = !f.env_key_configured && f.unrevoked_keys == 0;
-    warnings.push(if dev_mode { WARN_DEV_MODE } else { WARN_NOT_REQUIRED }.to_string());
+    warnings.push(
+        if dev_mode {
+            WARN_DEV_MODE
+        } else {
+            WARN_NOT_REQUIRED
+        }
+        .to_string(),
+    );
     Ok(StartupOk { warnings, dev_mode })
 }
 
@@ -107,7 +113,10 @@ mod tests {
         let d = may_revoke(&rf(&[Admin], 0, false, true)).unwrap_err();
         assert_eq!(
             (d.status, d.detail.as_str()),
-            (409, "Cannot revoke last admin key without an env-var fallback")
+            (
+                409,
+                "Cannot revoke last admin key without an env-var fallback"
+            )
         );
         assert!(may_revoke(&rf(&[Admin], 1, false, true)).is_ok());
         assert!(may_revoke(&rf(&[Admin], 0, true, true)).is_ok());
@@ -140,8 +149,14 @@ mod tests {
             assert_eq!(e.exit_code, 2, "{f:?}");
             assert!(!e.message.contains('\n'));
         }
-        assert_eq!(startup(&sf(true, false, 0, 1, true)).unwrap_err().message, FATAL_NO_ADMIN);
-        assert_eq!(startup(&sf(true, true, 0, 0, false)).unwrap_err().message, FATAL_NO_SECRET);
+        assert_eq!(
+            startup(&sf(true, false, 0, 1, true)).unwrap_err().message,
+            FATAL_NO_ADMIN
+        );
+        assert_eq!(
+            startup(&sf(true, true, 0, 0, false)).unwrap_err().message,
+            FATAL_NO_SECRET
+        );
     }
 
     #[test]
@@ -152,7 +167,10 @@ mod tests {
         assert!(!ok.dev_mode);
         let ok = startup(&sf(false, false, 0, 0, false)).unwrap();
         assert!(ok.dev_mode);
-        assert_eq!(ok.warnings, vec![WARN_RANDOM_SECRET.to_string(), WARN_DEV_MODE.into()]);
+        assert_eq!(
+            ok.warnings,
+            vec![WARN_RANDOM_SECRET.to_string(), WARN_DEV_MODE.into()]
+        );
         let ok = startup(&sf(false, false, 0, 1, true)).unwrap();
         assert!(!ok.dev_mode);
         assert_eq!(ok.warnings, vec![WARN_NOT_REQUIRED.to_string()]);

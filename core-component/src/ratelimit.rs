@@ -62,12 +62,23 @@ pub fn take(state: Option<Bucket>, limits: Limits, now_ms: u64) -> Verdict {
     let level = level.saturating_add(elapsed.saturating_mul(rate)).min(cap);
     let updated = updated.max(now_ms);
     let allowed = level >= UNITS_PER_TOKEN;
-    let level = if allowed { level - UNITS_PER_TOKEN } else { level };
+    let level = if allowed {
+        level - UNITS_PER_TOKEN
+    } else {
+        level
+    };
     let (retry_after, reset_after) = if rate == 0 {
-        (if allowed { 0 } else { u32::MAX }, if level == cap { 0 } else { u32::MAX })
+        (
+            if allowed { 0 } else { u32::MAX },
+            if level == cap { 0 } else { u32::MAX },
+        )
     } else {
         (
-            if allowed { 0 } else { secs(ceil_div(UNITS_PER_TOKEN - level, rate)) },
+            if allowed {
+                0
+            } else {
+                secs(ceil_div(UNITS_PER_TOKEN - level, rate))
+            },
             secs(ceil_div(cap - level, rate)),
         )
     };
@@ -121,7 +132,10 @@ mod tests {
 
     #[test]
     fn slow_rates_do_not_lose_fractions() {
-        let l = Limits { per_minute: 1, burst: 1 };
+        let l = Limits {
+            per_minute: 1,
+            burst: 1,
+        };
         let mut s = Some(take(None, l, 0).state);
         // 60 calls one second apart: the 60th second refills exactly one token
         for t in 1..60u64 {
@@ -134,21 +148,55 @@ mod tests {
 
     #[test]
     fn clock_going_backwards_refills_nothing() {
-        let v = take(None, Limits { per_minute: 60, burst: 1 }, 10_000);
-        let v = take(Some(v.state), Limits { per_minute: 60, burst: 1 }, 0);
+        let v = take(
+            None,
+            Limits {
+                per_minute: 60,
+                burst: 1,
+            },
+            10_000,
+        );
+        let v = take(
+            Some(v.state),
+            Limits {
+                per_minute: 60,
+                burst: 1,
+            },
+            0,
+        );
         assert!(!v.allowed);
         assert_eq!(v.state.updated_ms, 10_000);
     }
 
     #[test]
     fn zero_limits_refuse_without_panicking() {
-        let v = take(None, Limits { per_minute: 0, burst: 0 }, 5);
-        assert!(!v.allowed);
-        let v = take(Some(v.state), Limits { per_minute: 0, burst: 0 }, u64::MAX);
+        let v = take(
+            None,
+            Limits {
+                per_minute: 0,
+                burst: 0,
+            },
+            5,
+        );
         assert!(!v.allowed);
         let v = take(
-            Some(Bucket { level: u64::MAX, updated_ms: 0 }),
-            Limits { per_minute: u32::MAX, burst: u32::MAX },
+            Some(v.state),
+            Limits {
+                per_minute: 0,
+                burst: 0,
+            },
+            u64::MAX,
+        );
+        assert!(!v.allowed);
+        let v = take(
+            Some(Bucket {
+                level: u64::MAX,
+                updated_ms: 0,
+            }),
+            Limits {
+                per_minute: u32::MAX,
+                burst: u32::MAX,
+            },
             u64::MAX,
         );
         assert!(v.allowed);

@@ -204,25 +204,73 @@ mod tests {
             ("GET", "/api/v1/keys/me", Requirement::AnyDbKey),
             ("POST", "/api/v1/keys", Requirement::Scopes(vec![Admin])),
             ("GET", "/api/v1/keys", Requirement::Scopes(vec![Admin])),
-            ("DELETE", "/api/v1/keys/abc", Requirement::Scopes(vec![Admin])),
+            (
+                "DELETE",
+                "/api/v1/keys/abc",
+                Requirement::Scopes(vec![Admin]),
+            ),
             ("GET", "/api/v1/scans", Requirement::Scopes(vec![Read])),
             ("GET", "/api/v1/scans/x1", Requirement::Scopes(vec![Read])),
-            ("GET", "/api/v1/scans/x1/findings", Requirement::Scopes(vec![Read])),
-            ("POST", "/api/v1/scans/x1/event-token", Requirement::Scopes(vec![Read])),
-            ("GET", "/api/v1/scans/x1/events", Requirement::Scopes(vec![Read])),
+            (
+                "GET",
+                "/api/v1/scans/x1/findings",
+                Requirement::Scopes(vec![Read]),
+            ),
+            (
+                "POST",
+                "/api/v1/scans/x1/event-token",
+                Requirement::Scopes(vec![Read]),
+            ),
+            (
+                "GET",
+                "/api/v1/scans/x1/events",
+                Requirement::Scopes(vec![Read]),
+            ),
             ("POST", "/api/v1/scans", Requirement::Scopes(vec![Write])),
-            ("POST", "/api/v1/scans/x1/cancel", Requirement::Scopes(vec![Write])),
-            ("DELETE", "/api/v1/scans/x1", Requirement::Scopes(vec![Write])),
+            (
+                "POST",
+                "/api/v1/scans/x1/cancel",
+                Requirement::Scopes(vec![Write]),
+            ),
+            (
+                "DELETE",
+                "/api/v1/scans/x1",
+                Requirement::Scopes(vec![Write]),
+            ),
             ("GET", "/api/v1/webhooks", Requirement::Scopes(vec![Admin])),
             ("POST", "/api/v1/webhooks", Requirement::Scopes(vec![Admin])),
-            ("GET", "/api/v1/webhooks/w", Requirement::Scopes(vec![Admin])),
-            ("PATCH", "/api/v1/webhooks/w", Requirement::Scopes(vec![Admin])),
-            ("DELETE", "/api/v1/webhooks/w", Requirement::Scopes(vec![Admin])),
-            ("GET", "/api/v1/webhooks/w/deliveries", Requirement::Scopes(vec![Admin])),
-            ("POST", "/api/v1/webhooks/w/test", Requirement::Scopes(vec![Admin])),
+            (
+                "GET",
+                "/api/v1/webhooks/w",
+                Requirement::Scopes(vec![Admin]),
+            ),
+            (
+                "PATCH",
+                "/api/v1/webhooks/w",
+                Requirement::Scopes(vec![Admin]),
+            ),
+            (
+                "DELETE",
+                "/api/v1/webhooks/w",
+                Requirement::Scopes(vec![Admin]),
+            ),
+            (
+                "GET",
+                "/api/v1/webhooks/w/deliveries",
+                Requirement::Scopes(vec![Admin]),
+            ),
+            (
+                "POST",
+                "/api/v1/webhooks/w/test",
+                Requirement::Scopes(vec![Admin]),
+            ),
             ("GET", "/api/v1/policy", Requirement::Scopes(vec![Admin])),
             ("PUT", "/api/v1/policy", Requirement::Scopes(vec![Admin])),
-            ("POST", "/api/v1/policy/rollback", Requirement::Scopes(vec![Admin])),
+            (
+                "POST",
+                "/api/v1/policy/rollback",
+                Requirement::Scopes(vec![Admin]),
+            ),
         ];
         for (m, p, want) in cases {
             assert_eq!(&req(m, p), want, "{m} {p}");
@@ -249,7 +297,10 @@ mod tests {
         assert!(r.accepts_event_token);
         let r = resolve("GET", "/api/v1/scans");
         assert!(!r.legacy);
-        assert_eq!(req("GET", "/api/keys"), Requirement::Scopes(vec![Scope::Admin]));
+        assert_eq!(
+            req("GET", "/api/keys"),
+            Requirement::Scopes(vec![Scope::Admin])
+        );
         // The legacy prefix never reaches public routes outside /api.
         assert_eq!(req("GET", "/api/health"), Requirement::Unknown);
         assert_eq!(req("GET", "/api"), Requirement::Unknown);

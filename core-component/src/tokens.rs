@@ -188,7 +188,10 @@ mod tests {
         let payload = "s|env|0999";
         let sig = URL_SAFE_NO_PAD.encode(sign(S, payload));
         let t = URL_SAFE_NO_PAD.encode(format!("{payload}|{sig}"));
-        assert!(verify_token(S, &t, "s", 1).is_ok(), "leading zero still a number");
+        assert!(
+            verify_token(S, &t, "s", 1).is_ok(),
+            "leading zero still a number"
+        );
         let payload = "s|env|+999";
         let sig = URL_SAFE_NO_PAD.encode(sign(S, payload));
         let t = URL_SAFE_NO_PAD.encode(format!("{payload}|{sig}"));

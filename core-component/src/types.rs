@@ -58,8 +58,7 @@ pub mod detail {
     pub const REQUIRES_SCOPE_PREFIX: &str = "Requires scope: ";
     pub const NOT_DB_KEY: &str = "Not authenticated via DB key";
     pub const LOCKOUT: &str = "Cannot revoke last admin key without an env-var fallback";
-    pub const NO_CREDENTIALS: &str =
-        "Authentication is required but no credentials are configured";
+    pub const NO_CREDENTIALS: &str = "Authentication is required but no credentials are configured";
     pub const NOT_FOUND: &str = "Not Found";
     pub const TOKEN_INVALID: &str = "Invalid or expired event token";
     pub const TOKEN_SCAN: &str = "Token does not match scan id";

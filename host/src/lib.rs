@@ -1,0 +1,11 @@
+//! SecureScan auth server: the host side. The policy component decides; this
+//! crate fetches facts and carries out effects.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod last_used;
+pub mod logging;
+pub mod policy;
+pub mod store;

@@ -1,0 +1,171 @@
+//! Process start: configuration, policy, store, the startup decision, serving.
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::last_used::LastUsed;
+use crate::policy::{wit, PolicyBuild, Runtime, RuntimeOptions, BUILTIN_POLICY};
+use crate::store::{self, DynStore};
+use arc_swap::ArcSwapOption;
+use secrecy::SecretBox;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Exit status for a configuration that must not serve.
+pub const EXIT_FATAL_CONFIG: i32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The startup decision (or the environment) says this must not serve.
+    #[error("{0}")]
+    Fatal(String),
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn runtime_options(config: &Config) -> RuntimeOptions {
+    RuntimeOptions {
+        fuel_per_call: config.policy_fuel,
+        ..RuntimeOptions::default()
+    }
+}
+
+/// Loads the configured policy build, or the built-in one. Compiling is
+/// blocking work, kept off the async workers.
+pub async fn load_policy(config: &Config) -> Result<PolicyBuild, String> {
+    let runtime = Runtime::new(runtime_options(config)).map_err(|e| e.to_string())?;
+    let path = config.policy_path.clone();
+    tokio::task::spawn_blocking(move || {
+        let bytes = match &path {
+            Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            None => BUILTIN_POLICY.to_vec(),
+        };
+        runtime.load(&bytes).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Applies the policy's startup decision. `Ok(None)` when no policy is
+/// loaded: the server then starts, denying every access with 503.
+pub async fn startup_decision(
+    config: &Config,
+    store: &DynStore,
+    policy: Option<&PolicyBuild>,
+) -> Result<(), StartError> {
+    let Some(policy) = policy else { return Ok(()) };
+    let counts = store.counts().await?;
+    let facts = wit::lifecycle::StartupFacts {
+        auth_required: config.auth_required,
+        env_key_configured: config.env_key.is_some(),
+        unrevoked_admin_keys: counts.unrevoked_admins,
+        unrevoked_keys: counts.unrevoked,
+        event_secret_configured: config.event_secret.is_some(),
+    };
+    match policy.startup(facts) {
+        Ok(Ok(ok)) => {
+            for w in ok.warnings {
+                tracing::warn!("{w}");
+            }
+            if ok.dev_mode {
+                tracing::warn!(dev_mode = true, "serving in dev mode");
+            }
+            Ok(())
+        }
+        Ok(Err(fatal)) => Err(StartError::Fatal(fatal.message)),
+        Err(e) => {
+            tracing::error!(error = %e, "policy failed on the startup decision; every access will be denied");
+            Ok(())
+        }
+    }
+}
+
+pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartError> {
+    let config = Arc::new(config);
+    let policy = match load_policy(&config).await {
+        Ok(p) => {
+            let info = p.info();
+            tracing::info!(
+                policy = %info.policy_name,
+                version = %info.policy_version,
+                sha256 = %p.sha256(),
+                "policy build loaded"
+            );
+            Some(Arc::new(p))
+        }
+        Err(e) => {
+            tracing::error!(
+                critical = true,
+                error = %e,
+                "policy build could not be loaded: every access will be denied with 503 (fix SECURESCAN_POLICY_PATH)"
+            );
+            None
+        }
+    };
+    let store = store::open(&config.database_url).await?;
+    startup_decision(&config, &store, policy.as_deref()).await?;
+
+    let event_secret = match &config.event_secret {
+        Some(s) => SecretBox::new(Box::new(secrecy::ExposeSecret::expose_secret(s).clone())),
+        None => {
+            let mut b = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+            SecretBox::new(Box::new(b))
+        }
+    };
+    let last_used = LastUsed::default();
+    let state = AppState {
+        config: config.clone(),
+        store: store.clone(),
+        policy: Arc::new(ArcSwapOption::new(policy)),
+        event_secret: Arc::new(event_secret),
+        last_used: last_used.clone(),
+    };
+
+    let addr: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .map_err(|e| StartError::Fatal(format!("invalid listen address {host}:{port}: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let flusher = tokio::spawn(last_used.run(store.clone(), {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.changed().await;
+        }
+    }));
+    axum::serve(
+        listener,
+        http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    let _ = stop_tx.send(true);
+    let _ = flusher.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

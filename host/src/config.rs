@@ -1,0 +1,164 @@
+//! Process configuration, read once from the environment at startup.
+//!
+//! Secrets are wrapped so they never reach a `Debug` output or a log line.
+
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    /// `SECURESCAN_API_KEY`: the break-glass key. Empty counts as unset.
+    pub env_key: Option<SecretString>,
+    /// `SECURESCAN_AUTH_REQUIRED`.
+    pub auth_required: bool,
+    /// `SECURESCAN_EVENT_TOKEN_SECRET`, as configured (None when unset).
+    pub event_secret: Option<SecretBox<Vec<u8>>>,
+    pub database_url: String,
+    pub rate_limit_per_min: Option<u32>,
+    pub rate_limit_burst: Option<u32>,
+    pub rate_limit_enabled: bool,
+    pub log_format: LogFormat,
+    pub policy_path: Option<PathBuf>,
+    /// `SECURESCAN_POLICY_FUEL`: fuel per policy call.
+    pub policy_fuel: u64,
+}
+
+/// `1/true/yes/on`, any case.
+pub fn truthy(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://securescan.db?mode=rwc";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let nonempty = |k: &str| get(k).filter(|v| !v.is_empty());
+        let number = |k: &'static str| -> Result<Option<u32>, ConfigError> {
+            nonempty(k)
+                .map(|v| {
+                    v.trim().parse::<u32>().map_err(|_| ConfigError {
+                        name: k,
+                        reason: "must be a non-negative integer".into(),
+                    })
+                })
+                .transpose()
+        };
+        let log_format = match nonempty("SECURESCAN_LOG_FORMAT")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(_) => {
+                return Err(ConfigError {
+                    name: "SECURESCAN_LOG_FORMAT",
+                    reason: "must be json or text".into(),
+                })
+            }
+        };
+        let policy_fuel = match nonempty("SECURESCAN_POLICY_FUEL") {
+            None => crate::policy::RuntimeOptions::default().fuel_per_call,
+            Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError {
+                name: "SECURESCAN_POLICY_FUEL",
+                reason: "must be a positive integer".into(),
+            })?,
+        };
+        Ok(Config {
+            env_key: nonempty("SECURESCAN_API_KEY").map(SecretString::from),
+            auth_required: get("SECURESCAN_AUTH_REQUIRED").is_some_and(|v| truthy(&v)),
+            event_secret: nonempty("SECURESCAN_EVENT_TOKEN_SECRET")
+                .map(|s| SecretBox::new(Box::new(s.into_bytes()))),
+            database_url: nonempty("SECURESCAN_DATABASE_URL")
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            rate_limit_per_min: number("SECURESCAN_RATE_LIMIT_PER_MIN")?,
+            rate_limit_burst: number("SECURESCAN_RATE_LIMIT_BURST")?,
+            rate_limit_enabled: get("SECURESCAN_RATE_LIMIT_ENABLED")
+                .filter(|v| !v.is_empty())
+                .is_none_or(|v| truthy(&v)),
+            log_format,
+            policy_path: nonempty("SECURESCAN_POLICY_PATH").map(PathBuf::from),
+            policy_fuel,
+        })
+    }
+
+    pub fn env_key_str(&self) -> Option<&str> {
+        self.env_key.as_ref().map(|k| k.expose_secret())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn truthy_values() {
+        for v in ["1", "true", "TRUE", "Yes", "on", " On "] {
+            assert!(truthy(v), "{v}");
+        }
+        for v in ["0", "false", "no", "off", "", "2", "enabled"] {
+            assert!(!truthy(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert!(!c.auth_required);
+        assert!(c.env_key.is_none());
+        assert!(c.event_secret.is_none());
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert!(c.rate_limit_enabled);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn empty_env_key_is_unset_and_secrets_do_not_debug() {
+        let c = cfg(&[("SECURESCAN_API_KEY", "")]).unwrap();
+        assert!(c.env_key.is_none());
+        let c = cfg(&[
+            ("SECURESCAN_API_KEY", "topsecretvalue"),
+            ("SECURESCAN_EVENT_TOKEN_SECRET", "othersecretvalue"),
+        ])
+        .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("topsecretvalue"));
+        assert!(!dbg.contains("othersecretvalue"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = cfg(&[("SECURESCAN_RATE_LIMIT_BURST", "ten")]).unwrap_err();
+        assert_eq!(e.name, "SECURESCAN_RATE_LIMIT_BURST");
+        let e = cfg(&[("SECURESCAN_LOG_FORMAT", "xml")]).unwrap_err();
+        assert_eq!(e.name, "SECURESCAN_LOG_FORMAT");
+    }
+}

@@ -1,0 +1,37 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "SecureScan", description = "SecureScan auth API"),
+    paths(
+        super::meta::health,
+        super::meta::ready,
+        super::keys::create,
+        super::keys::list,
+        super::keys::me,
+        super::keys::revoke,
+    ),
+    components(schemas(super::keys::CreateKeyRequest, super::keys::CreatedKey, crate::store::KeyRecord)),
+    modifiers(&Security)
+)]
+struct Doc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme(
+                "api_key",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+            );
+        }
+    }
+}
+
+pub fn document() -> String {
+    Doc::openapi().to_json().expect("openapi serializes")
+}
