@@ -320,46 +320,50 @@ impl TestApp {
     }
 
     async fn start(prepared: Prepared, env: &[(&str, &str)], wait: Wait) -> TestApp {
-        let client = client();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let port = free_port();
-            let port_s = port.to_string();
-            let stdout_path = prepared.dir.path().join(format!("server-{attempt}.stdout.log"));
-            let stderr_path = prepared.dir.path().join(format!("server-{attempt}.stderr.log"));
-            let mut cmd = base_command(
-                &["serve", "--host", "127.0.0.1", "--port", &port_s],
-                prepared.dir.path(),
-            );
-            cmd.env("SECURESCAN_DATABASE_URL", &prepared.db_url)
-                .env("SECURESCAN_LOG_FORMAT", "json")
-                .envs(env.iter().copied())
-                .stdout(Stdio::from(File::create(&stdout_path).unwrap()))
-                .stderr(Stdio::from(File::create(&stderr_path).unwrap()));
-            let child = cmd.spawn().expect("spawn securescan serve");
-            let mut app = TestApp {
-                address: format!("http://127.0.0.1:{port}"),
-                port,
-                client: client.clone(),
-                db_url: prepared.db_url.clone(),
-                child: Some(child),
-                stdout_path,
-                stderr_path,
-                prepared,
-            };
-            match app.wait_started(wait).await {
-                Ok(()) => return app,
-                Err(exit) => {
-                    let logs = app.logs();
-                    let port_clash = logs.contains("in use") || logs.contains("AddrInUse");
-                    if port_clash && attempt < 3 {
-                        // Someone took the port between our probe and the bind.
-                        let prepared = app.take_prepared();
-                        return Box::pin(TestApp::start(prepared, env, wait)).await;
-                    }
-                    panic!("securescan serve exited before it was up ({exit:?})\n--- log ---\n{logs}");
+        Self::start_attempt(prepared, env, wait, 1).await
+    }
+
+    async fn start_attempt(
+        prepared: Prepared,
+        env: &[(&str, &str)],
+        wait: Wait,
+        attempt: u32,
+    ) -> TestApp {
+        let port = free_port();
+        let port_s = port.to_string();
+        let stdout_path = prepared.dir.path().join(format!("server-{attempt}.stdout.log"));
+        let stderr_path = prepared.dir.path().join(format!("server-{attempt}.stderr.log"));
+        let mut cmd = base_command(
+            &["serve", "--host", "127.0.0.1", "--port", &port_s],
+            prepared.dir.path(),
+        );
+        cmd.env("SECURESCAN_DATABASE_URL", &prepared.db_url)
+            .env("SECURESCAN_LOG_FORMAT", "json")
+            .envs(env.iter().copied())
+            .stdout(Stdio::from(File::create(&stdout_path).unwrap()))
+            .stderr(Stdio::from(File::create(&stderr_path).unwrap()));
+        let child = cmd.spawn().expect("spawn securescan serve");
+        let mut app = TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: client(),
+            db_url: prepared.db_url.clone(),
+            child: Some(child),
+            stdout_path,
+            stderr_path,
+            prepared,
+        };
+        match app.wait_started(wait).await {
+            Ok(()) => app,
+            Err(exit) => {
+                let logs = app.logs();
+                let port_clash = logs.contains("in use") || logs.contains("AddrInUse");
+                if port_clash && attempt < 3 {
+                    // Someone took the port between our probe and the bind.
+                    let prepared = app.take_prepared();
+                    return Box::pin(Self::start_attempt(prepared, env, wait, attempt + 1)).await;
                 }
+                panic!("securescan serve exited before it was up ({exit:?})\n--- log ---\n{logs}");
             }
         }
     }
@@ -521,23 +525,13 @@ impl Drop for TestApp {
 
 /// Sends, panicking on a transport error.
 pub async fn send(rb: RequestBuilder) -> Response {
-    let req = rb.build().expect("build request");
+    let (client, req) = rb.build_split();
+    let req = req.expect("build request");
     let what = format!("{} {}", req.method(), req.url());
-    client_execute(req)
+    client
+        .execute(req)
         .await
         .unwrap_or_else(|e| panic!("{what}: transport error: {e:?}"))
-}
-
-async fn client_execute(req: reqwest::Request) -> reqwest::Result<Response> {
-    // A client per call is fine: requests are few, and it keeps `send` free
-    // of a borrowed client.
-    thread_local_client().execute(req).await
-}
-
-fn thread_local_client() -> reqwest::Client {
-    use std::sync::OnceLock;
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(client).clone()
 }
 
 /// Status, headers and body parsed as JSON (`Value::Null` when the body is

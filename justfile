@@ -1,0 +1,40 @@
+# Everyday recipes. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Start the server on the embedded SQLite default (./securescan.db).
+run *ARGS:
+    cargo run -p securescan -- serve {{ARGS}}
+
+# Every test (unit, component, black-box), as CI runs them.
+test:
+    cargo test --workspace
+
+# Format and lint.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Build the policy component for a policy file: target/policies/<name>.wasm
+component POLICY="policies/default.toml":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    name=$(basename "{{POLICY}}" .toml)
+    rustup target add wasm32-wasip2 >/dev/null
+    SECURESCAN_POLICY_FILE="$(realpath {{POLICY}})" cargo build -p securescan-core --lib \
+        --target wasm32-wasip2 --profile component --target-dir "target/component-$name"
+    mkdir -p target/policies
+    cp "target/component-$name/wasm32-wasip2/component/securescan_core.wasm" "target/policies/$name.wasm"
+    sha256sum "target/policies/$name.wasm"
+    ls -l "target/policies/$name.wasm"
+
+# Same as `component`, under the name issue #7 uses.
+policy POLICY="policies/default.toml": (component POLICY)
+
+# Criterion: one decision native vs through the component.
+bench-decision:
+    cargo bench -p securescan --bench decision
+
+# Load test: authenticated /api/v1/keys/me vs /health, 32 connections (needs wrk).
+bench:
+    bench/load.sh
