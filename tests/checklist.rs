@@ -23,7 +23,9 @@ async fn deployment() -> Deployment {
     let read = app
         .create_key_api(Some(&admin.key), "read-only-monitoring", &["read"])
         .await;
-    let write = app.create_key_api(Some(&admin.key), "ci-writer", &["write"]).await;
+    let write = app
+        .create_key_api(Some(&admin.key), "ci-writer", &["write"])
+        .await;
     assert_eq!(read.scopes, vec!["read"]);
     assert_eq!(write.scopes, vec!["write"]);
     Deployment {
@@ -43,7 +45,13 @@ async fn deployment() -> Deployment {
 async fn check_1_auth_is_required() {
     let d = deployment().await;
     let resp = d.app.get("/api/v1/scans", None).await;
-    assert_detail(resp, 401, "X-API-Key header required", "check 1: GET /api/v1/scans without a key").await;
+    assert_detail(
+        resp,
+        401,
+        "X-API-Key header required",
+        "check 1: GET /api/v1/scans without a key",
+    )
+    .await;
 }
 
 // # 2. Bogus key 401s (does not fall through to dev mode):
@@ -54,7 +62,13 @@ async fn check_1_auth_is_required() {
 async fn check_2_bogus_key_is_401() {
     let d = deployment().await;
     let resp = d.app.get("/api/v1/scans", Some("nope")).await;
-    assert_detail(resp, 401, "Invalid API key", "check 2: GET /api/v1/scans with X-API-Key: nope").await;
+    assert_detail(
+        resp,
+        401,
+        "Invalid API key",
+        "check 2: GET /api/v1/scans with X-API-Key: nope",
+    )
+    .await;
 }
 
 // # 3. Read-only key cannot create a scan:
@@ -74,7 +88,13 @@ async fn check_3_read_key_cannot_create_a_scan() {
             .body(r#"{"target_path":"/tmp","scan_types":["code"]}"#),
     )
     .await;
-    assert_detail(resp, 403, "Requires scope: write", "check 3: POST /api/v1/scans with READ_KEY").await;
+    assert_detail(
+        resp,
+        403,
+        "Requires scope: write",
+        "check 3: POST /api/v1/scans with READ_KEY",
+    )
+    .await;
 
     // The same with a JSON content type, as the CI action sends it.
     let resp = d
@@ -85,7 +105,13 @@ async fn check_3_read_key_cannot_create_a_scan() {
             &json!({"target_path": "/tmp", "scan_types": ["code"]}),
         )
         .await;
-    assert_detail(resp, 403, "Requires scope: write", "check 3 (JSON body): POST /api/v1/scans with READ_KEY").await;
+    assert_detail(
+        resp,
+        403,
+        "Requires scope: write",
+        "check 3 (JSON body): POST /api/v1/scans with READ_KEY",
+    )
+    .await;
 }
 
 // # 4. Write key cannot list webhook subscriptions:
@@ -96,7 +122,13 @@ async fn check_3_read_key_cannot_create_a_scan() {
 async fn check_4_write_key_cannot_list_webhooks() {
     let d = deployment().await;
     let resp = d.app.get("/api/v1/webhooks", Some(&d.write_key)).await;
-    assert_detail(resp, 403, "Requires scope: admin", "check 4: GET /api/v1/webhooks with WRITE_KEY").await;
+    assert_detail(
+        resp,
+        403,
+        "Requires scope: admin",
+        "check 4: GET /api/v1/webhooks with WRITE_KEY",
+    )
+    .await;
 }
 
 // # 5. /health and /ready are public:
@@ -112,7 +144,10 @@ async fn check_5_health_and_ready_are_public() {
 
     let (status, _, body) = json_of(d.app.get("/ready", None).await).await;
     assert_eq!(status, 200, "check 5: GET /ready without a key: {body}");
-    assert!(body.is_object(), "check 5: /ready body is a JSON object: {body}");
+    assert!(
+        body.is_object(),
+        "check 5: /ready body is a JSON object: {body}"
+    );
 }
 
 // # 6. Lockout protection refuses removing the last admin key:
@@ -140,7 +175,10 @@ async fn check_6_lockout_protection() {
         .iter()
         .find(|k| k["id"] == d.only_admin.as_str())
         .expect("admin key listed");
-    assert!(me["revoked_at"].is_null(), "admin key revoked despite the 409: {me}");
+    assert!(
+        me["revoked_at"].is_null(),
+        "admin key revoked despite the 409: {me}"
+    );
 }
 
 /// The six checks, in order, against one deployment.
@@ -148,8 +186,20 @@ async fn check_6_lockout_protection() {
 async fn all_six_checks_in_sequence() {
     let d = deployment().await;
     let app = &d.app;
-    assert_detail(app.get("/api/v1/scans", None).await, 401, "X-API-Key header required", "1").await;
-    assert_detail(app.get("/api/v1/scans", Some("nope")).await, 401, "Invalid API key", "2").await;
+    assert_detail(
+        app.get("/api/v1/scans", None).await,
+        401,
+        "X-API-Key header required",
+        "1",
+    )
+    .await;
+    assert_detail(
+        app.get("/api/v1/scans", Some("nope")).await,
+        401,
+        "Invalid API key",
+        "2",
+    )
+    .await;
     let resp = send(
         app.request(Method::POST, "/api/v1/scans", Some(&d.read_key))
             .header("Content-Type", "application/x-www-form-urlencoded")
@@ -157,12 +207,27 @@ async fn all_six_checks_in_sequence() {
     )
     .await;
     assert_detail(resp, 403, "Requires scope: write", "3").await;
-    assert_detail(app.get("/api/v1/webhooks", Some(&d.write_key)).await, 403, "Requires scope: admin", "4").await;
+    assert_detail(
+        app.get("/api/v1/webhooks", Some(&d.write_key)).await,
+        403,
+        "Requires scope: admin",
+        "4",
+    )
+    .await;
     let resp = app.get("/health", None).await;
     assert_eq!(resp.status(), 200, "5");
     assert_eq!(resp.text().await.unwrap(), r#"{"status":"ok"}"#, "5");
     let resp = app
-        .delete(&format!("/api/v1/keys/{}", d.only_admin), Some(&d.admin_key))
+        .delete(
+            &format!("/api/v1/keys/{}", d.only_admin),
+            Some(&d.admin_key),
+        )
         .await;
-    assert_detail(resp, 409, "Cannot revoke last admin key without an env-var fallback", "6").await;
+    assert_detail(
+        resp,
+        409,
+        "Cannot revoke last admin key without an env-var fallback",
+        "6",
+    )
+    .await;
 }

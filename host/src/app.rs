@@ -105,6 +105,15 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     };
     let store = store::open(&config.database_url).await?;
     startup_decision(&config, &store, policy.as_deref()).await?;
+    let interrupted = store
+        .fail_interrupted_scans(&crate::keys::now_rfc3339())
+        .await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            scans = interrupted,
+            "scans interrupted by the last shutdown marked failed"
+        );
+    }
 
     let event_secret = match &config.event_secret {
         Some(s) => SecretBox::new(Box::new(secrecy::ExposeSecret::expose_secret(s).clone())),
@@ -115,12 +124,24 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
         }
     };
     let last_used = LastUsed::default();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut scans = crate::scans::Scans::new(store.clone(), crate::events::EventBus::default());
+    if let Some(secs) = config.event_retention_secs {
+        scans.retention = std::time::Duration::from_secs(secs);
+    }
     let state = AppState {
         config: config.clone(),
         store: store.clone(),
         policy: Arc::new(ArcSwapOption::new(policy)),
         event_secret: Arc::new(event_secret),
         last_used: last_used.clone(),
+        scans,
+        limiter: crate::ratelimit::RateLimiter::new(
+            config.rate_limit_per_min,
+            config.rate_limit_burst,
+            config.rate_limit_enabled,
+        ),
+        shutdown: stop_rx.clone(),
     };
 
     let addr: SocketAddr = format!("{host}:{port}")
@@ -129,7 +150,6 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let flusher = tokio::spawn(last_used.run(store.clone(), {
         let mut rx = stop_rx.clone();
         async move {
@@ -140,9 +160,12 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
         listener,
         http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Ends open SSE streams so the graceful shutdown can complete.
+        let _ = stop_tx.send(true);
+    })
     .await?;
-    let _ = stop_tx.send(true);
     let _ = flusher.await;
     tracing::info!("stopped");
     Ok(())

@@ -27,6 +27,9 @@ pub struct Config {
     pub policy_path: Option<PathBuf>,
     /// `SECURESCAN_POLICY_FUEL`: fuel per policy call.
     pub policy_fuel: u64,
+    /// `SECURESCAN_EVENT_RETENTION_SECS`: how long a finished scan's events
+    /// stay replayable (default 300).
+    pub event_retention_secs: Option<u64>,
 }
 
 /// `1/true/yes/on`, any case.
@@ -98,6 +101,14 @@ impl Config {
             log_format,
             policy_path: nonempty("SECURESCAN_POLICY_PATH").map(PathBuf::from),
             policy_fuel,
+            event_retention_secs: nonempty("SECURESCAN_EVENT_RETENTION_SECS")
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| ConfigError {
+                        name: "SECURESCAN_EVENT_RETENTION_SECS",
+                        reason: "must be a non-negative integer".into(),
+                    })
+                })
+                .transpose()?,
         })
     }
 

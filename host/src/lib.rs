@@ -3,9 +3,13 @@
 
 pub mod app;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod keys;
 pub mod last_used;
 pub mod logging;
 pub mod policy;
+pub mod ratelimit;
+pub mod scanner;
+pub mod scans;
 pub mod store;

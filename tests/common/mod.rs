@@ -331,8 +331,14 @@ impl TestApp {
     ) -> TestApp {
         let port = free_port();
         let port_s = port.to_string();
-        let stdout_path = prepared.dir.path().join(format!("server-{attempt}.stdout.log"));
-        let stderr_path = prepared.dir.path().join(format!("server-{attempt}.stderr.log"));
+        let stdout_path = prepared
+            .dir
+            .path()
+            .join(format!("server-{attempt}.stdout.log"));
+        let stderr_path = prepared
+            .dir
+            .path()
+            .join(format!("server-{attempt}.stderr.log"));
         let mut cmd = base_command(
             &["serve", "--host", "127.0.0.1", "--port", &port_s],
             prepared.dir.path(),
@@ -447,9 +453,39 @@ impl TestApp {
         self.prepared.run_cli(args, env)
     }
 
+    /// A second server process on the same database (its own port and
+    /// logs), as a second instance behind a load balancer would be.
+    pub async fn spawn_sibling(&self, env: &[(&str, &str)]) -> TestApp {
+        let prepared = Prepared {
+            dir: tempfile::tempdir().expect("tempdir"),
+            db_url: self.db_url.clone(),
+        };
+        prepared.spawn(env).await
+    }
+
+    /// `securescan keys list --json` on this server's database.
+    pub fn cli_list_keys(&self) -> Vec<Value> {
+        let out = self.run_cli(&["keys", "list", "--json"], &[]);
+        assert!(
+            out.status.success(),
+            "keys list --json: {}",
+            output_text(&out)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+            .find_map(|v| v.as_array().cloned())
+            .unwrap_or_else(|| panic!("no JSON array from keys list --json: {}", output_text(&out)))
+    }
+
     /// Everything the server wrote so far: stdout, then stderr.
     pub fn logs(&self) -> String {
-        format!("{}{}", read_lossy(&self.stdout_path), read_lossy(&self.stderr_path))
+        format!(
+            "{}{}",
+            read_lossy(&self.stdout_path),
+            read_lossy(&self.stderr_path)
+        )
     }
 
     pub fn stdout_log(&self) -> String {
@@ -499,7 +535,12 @@ impl TestApp {
     }
 
     /// `POST /api/v1/keys` as `admin`; asserts 201.
-    pub async fn create_key_api(&self, admin: Option<&str>, name: &str, scopes: &[&str]) -> CreatedKey {
+    pub async fn create_key_api(
+        &self,
+        admin: Option<&str>,
+        name: &str,
+        scopes: &[&str],
+    ) -> CreatedKey {
         let body = serde_json::json!({ "name": name, "scopes": scopes });
         let resp = self.post_json("/api/v1/keys", admin, &body).await;
         let (status, _, v) = json_of(resp).await;

@@ -16,6 +16,11 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 
+/// The caller's key row as read for the decision, handed to handlers so they
+/// need not read it again. Only set for a DB-key principal.
+#[derive(Clone, Debug)]
+pub struct CallerKey(pub crate::store::KeyRecord);
+
 /// Set on the response so the request log can name the principal.
 #[derive(Clone, Debug)]
 pub struct LoggedKeyId(pub String);
@@ -55,7 +60,7 @@ async fn gather_facts(
     policy: &PolicyBuild,
     resolution: &crate::policy::wit::routes::Resolution,
     credential: Credential,
-) -> Result<Facts, ApiError> {
+) -> Result<(Facts, Option<crate::store::KeyRecord>), ApiError> {
     // The id whose row the decision needs, read without trusting it.
     let lookup_id = match &credential {
         Credential::ApiKey(k) | Credential::Bearer(k) => policy.parse_key(k)?.map(|p| p.id),
@@ -64,22 +69,23 @@ async fn gather_facts(
             .filter(|id| id != "env" && id != "dev"),
         Credential::None => None,
     };
-    let row = match lookup_id {
-        Some(id) => state.store.get_key(&id).await?.map(|r| KeyRow {
-            id: r.id,
-            stored_hash: r.key_hash,
-            scopes: r.scopes.iter().filter_map(|s| scope_from_name(s)).collect(),
-            revoked: r.revoked_at.is_some(),
-        }),
+    let record = match lookup_id {
+        Some(id) => state.store.get_key(&id).await?,
         None => None,
     };
+    let row = record.as_ref().map(|r| KeyRow {
+        id: r.id.clone(),
+        stored_hash: r.key_hash.clone(),
+        scopes: r.scopes.iter().filter_map(|s| scope_from_name(s)).collect(),
+        revoked: r.revoked_at.is_some(),
+    });
     // Whether any DB key exists matters only when no key is presented (dev
     // mode or 401) or for a dev-mode token; a presented key is judged on its
     // own row, so the extra query is skipped on that hot path.
     let needs_existence = matches!(credential, Credential::None | Credential::EventToken(_))
         && state.config.env_key.is_none();
     let db_key_exists = needs_existence && state.store.any_unrevoked().await?;
-    Ok(Facts {
+    let facts = Facts {
         requirement: resolution.requirement.clone(),
         accepts_event_token: resolution.accepts_event_token,
         resource_id: resolution.resource_id.clone(),
@@ -90,7 +96,8 @@ async fn gather_facts(
         auth_required: state.config.auth_required,
         event_secret: state.event_secret.expose_secret().clone(),
         now: now_secs(),
-    })
+    };
+    Ok((facts, record))
 }
 
 /// Decides one request; returns the principal, the build it was decided
@@ -100,8 +107,8 @@ async fn decide(
     state: &AppState,
     method: &str,
     path: &str,
-    read_credential: impl FnOnce() -> Credential,
-) -> Result<(Principal, Arc<PolicyBuild>, Option<String>), ApiError> {
+    presented: Credential,
+) -> Result<Decided, ApiError> {
     let policy = state
         .policy
         .load_full()
@@ -110,12 +117,25 @@ async fn decide(
     let credential = match resolution.requirement {
         // Public and unknown routes are decided without credentials.
         Requirement::Public | Requirement::Unknown => Credential::None,
-        _ => read_credential(),
+        _ => presented,
     };
-    let facts = gather_facts(state, &policy, &resolution, credential).await?;
+    let (facts, record) = gather_facts(state, &policy, &resolution, credential).await?;
     let principal = policy.authenticate(&facts)??;
-    let rewrite = resolution.legacy.then_some(resolution.canonical_path);
-    Ok((principal, policy, rewrite))
+    let caller = record.filter(|r| principal.kind == PrincipalKind::DbKey && r.id == principal.id);
+    Ok(Decided {
+        principal,
+        policy,
+        rewrite: resolution.legacy.then_some(resolution.canonical_path),
+        caller,
+    })
+}
+
+struct Decided {
+    principal: Principal,
+    policy: Arc<PolicyBuild>,
+    /// The canonical path when the legacy prefix was used.
+    rewrite: Option<String>,
+    caller: Option<crate::store::KeyRecord>,
 }
 
 pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -125,7 +145,12 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let credential = credentials::from_request(req.headers(), req.uri().query());
-    let (principal, policy, rewrite) = match decide(&state, &method, &path, || credential).await {
+    let Decided {
+        principal,
+        policy,
+        rewrite,
+        caller,
+    } = match decide(&state, &method, &path, credential).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
@@ -147,6 +172,9 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
         state.last_used.record(&principal.id);
     }
     let successor = legacy.then(|| req.uri().path().to_string());
+    if let Some(c) = caller {
+        req.extensions_mut().insert(CallerKey(c));
+    }
     req.extensions_mut().insert(principal);
     req.extensions_mut().insert(policy.clone());
     let mut resp = next.run(req).await;

@@ -82,6 +82,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<KeyRecord>>,
 pub async fn me(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    caller: Option<Extension<super::auth::CallerKey>>,
 ) -> Result<Json<KeyRecord>, ApiError> {
     // The policy already refused env/dev principals on this route; this is
     // the same answer should a build let one through.
@@ -89,11 +90,15 @@ pub async fn me(
     if principal.kind != PrincipalKind::DbKey {
         return Err(not_db());
     }
-    let record = state
-        .store
-        .get_key(&principal.id)
-        .await?
-        .ok_or_else(not_db)?;
+    // The row the decision was made on (read for this request), else read it.
+    let record = match caller {
+        Some(Extension(c)) => c.0,
+        None => state
+            .store
+            .get_key(&principal.id)
+            .await?
+            .ok_or_else(not_db)?,
+    };
     Ok(Json(record))
 }
 

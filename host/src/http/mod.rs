@@ -8,6 +8,7 @@ mod keys;
 mod meta;
 pub mod openapi;
 pub mod request_id;
+mod scans;
 
 pub use error::{ApiError, DATABASE_UNAVAILABLE, POLICY_UNAVAILABLE};
 pub use keys::CreatedKey as CreatedKeyOut;
@@ -37,6 +38,10 @@ pub struct AppState {
     /// The event-token secret in force (configured, or random per process).
     pub event_secret: Arc<SecretBox<Vec<u8>>>,
     pub last_used: LastUsed,
+    pub scans: crate::scans::Scans,
+    pub limiter: crate::ratelimit::RateLimiter,
+    /// Becomes `true` when the server shuts down: open streams end.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A router that remembers what it serves, so a test can check every route
@@ -75,7 +80,7 @@ impl Routes {
 
 /// Every route the server serves.
 pub fn routes() -> Routes {
-    use axum::routing::{delete, get};
+    use axum::routing::{delete, get, post};
     Routes::new()
         .add("/", &["GET"], get(meta::root))
         .add("/health", &["GET"], get(meta::health))
@@ -90,6 +95,28 @@ pub fn routes() -> Routes {
         )
         .add("/api/v1/keys/me", &["GET"], get(keys::me))
         .add("/api/v1/keys/{id}", &["DELETE"], delete(keys::revoke))
+        .add(
+            "/api/v1/scans",
+            &["GET", "POST"],
+            get(scans::list).post(scans::create),
+        )
+        .add(
+            "/api/v1/scans/{id}",
+            &["GET", "DELETE"],
+            get(scans::get).delete(scans::delete),
+        )
+        .add(
+            "/api/v1/scans/{id}/findings",
+            &["GET"],
+            get(scans::findings),
+        )
+        .add("/api/v1/scans/{id}/cancel", &["POST"], post(scans::cancel))
+        .add(
+            "/api/v1/scans/{id}/event-token",
+            &["POST"],
+            post(scans::event_token),
+        )
+        .add("/api/v1/scans/{id}/events", &["GET"], get(scans::events))
 }
 
 /// The whole application: observe, then gate, then the router. The gate

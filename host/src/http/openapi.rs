@@ -13,8 +13,24 @@ use utoipa::{Modify, OpenApi};
         super::keys::list,
         super::keys::me,
         super::keys::revoke,
+        super::scans::create,
+        super::scans::list,
+        super::scans::get,
+        super::scans::findings,
+        super::scans::cancel,
+        super::scans::delete,
+        super::scans::event_token,
+        super::scans::events,
     ),
-    components(schemas(super::keys::CreateKeyRequest, super::keys::CreatedKey, crate::store::KeyRecord)),
+    components(schemas(
+        super::keys::CreateKeyRequest,
+        super::keys::CreatedKey,
+        crate::store::KeyRecord,
+        super::scans::CreateScanRequest,
+        crate::store::ScanRecord,
+        crate::store::FindingRecord,
+        crate::store::Skipped
+    )),
     modifiers(&Security)
 )]
 struct Doc;

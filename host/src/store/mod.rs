@@ -64,6 +64,48 @@ pub enum RevokeOutcome<E> {
     Refused(E),
 }
 
+/// A scan as stored and returned by the API.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ScanRecord {
+    pub id: String,
+    pub target_path: String,
+    pub scan_types: Vec<String>,
+    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub error: Option<String>,
+    pub files_scanned: i64,
+    pub findings_count: i64,
+    /// Scan types recorded as skipped, with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Skipped {
+    pub scan_type: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct FindingRecord {
+    pub file: String,
+    pub line: i64,
+    pub rule: String,
+    pub severity: String,
+    pub excerpt: String,
+}
+
+/// How a conditional status change went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Transition {
+    Done,
+    /// The scan is in another status (given).
+    Refused(String),
+    NotFound,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub unrevoked: u32,
@@ -71,7 +113,7 @@ pub struct Counts {
 }
 
 #[async_trait]
-pub trait KeyStore: Send + Sync + 'static {
+pub trait Store: Send + Sync + 'static {
     async fn insert_key(&self, key: NewKey) -> Result<KeyRecord, StoreError>;
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
     async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
@@ -89,9 +131,42 @@ pub trait KeyStore: Send + Sync + 'static {
     /// Writes coalesced `last_used_at` values; never moves one backwards.
     async fn touch_last_used(&self, updates: &[(String, String)]) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn insert_scan(&self, scan: &ScanRecord, created_by: &str) -> Result<(), StoreError>;
+    async fn get_scan(&self, id: &str) -> Result<Option<ScanRecord>, StoreError>;
+    async fn list_scans(&self, limit: u32) -> Result<Vec<ScanRecord>, StoreError>;
+    /// Moves a scan from one of `from` to `to`, setting the given fields.
+    async fn transition_scan(
+        &self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        at: &str,
+        update: ScanUpdate,
+    ) -> Result<Transition, StoreError>;
+    async fn insert_findings(
+        &self,
+        scan_id: &str,
+        findings: &[FindingRecord],
+    ) -> Result<(), StoreError>;
+    async fn list_findings(&self, scan_id: &str) -> Result<Vec<FindingRecord>, StoreError>;
+    /// Deletes a scan unless it is in one of `busy`.
+    async fn delete_scan(&self, id: &str, busy: &[&str]) -> Result<Transition, StoreError>;
+    /// Marks scans left pending/running by a previous process as failed.
+    async fn fail_interrupted_scans(&self, at: &str) -> Result<u64, StoreError>;
 }
 
-pub type DynStore = Arc<dyn KeyStore>;
+/// Fields a transition may set besides the status.
+#[derive(Clone, Debug, Default)]
+pub struct ScanUpdate {
+    pub started: bool,
+    pub completed: bool,
+    pub error: Option<String>,
+    pub files_scanned: Option<i64>,
+    pub findings_count: Option<i64>,
+}
+
+pub type DynStore = Arc<dyn Store>;
 
 /// Opens the store named by a database URL and brings its schema up to date.
 pub async fn open(url: &str) -> Result<DynStore, StoreError> {

@@ -9,16 +9,38 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// Migrations embedded in the binary: (version, sql).
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../../migrations/sqlite/0001_api_keys.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../../migrations/sqlite/0001_api_keys.sql"),
+    ),
+    (2, include_str!("../../../migrations/sqlite/0002_scans.sql")),
+];
 
 pub struct SqliteStore {
     pool: SqlitePool,
 }
 
 const COLUMNS: &str = "id, name, prefix, key_hash, scopes, created_at, last_used_at, revoked_at";
+
+const SCAN_COLUMNS: &str = "id, target_path, scan_types, status, created_at, started_at, completed_at, error, files_scanned, findings_count, skipped";
+
+fn scan(row: &sqlx::sqlite::SqliteRow) -> Result<ScanRecord, StoreError> {
+    Ok(ScanRecord {
+        id: row.try_get("id")?,
+        target_path: row.try_get("target_path")?,
+        scan_types: scopes_from_text(&row.try_get::<String, _>("scan_types")?)?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+        error: row.try_get("error")?,
+        files_scanned: row.try_get("files_scanned")?,
+        findings_count: row.try_get("findings_count")?,
+        skipped: serde_json::from_str(&row.try_get::<String, _>("skipped")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
@@ -78,7 +100,7 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl KeyStore for SqliteStore {
+impl Store for SqliteStore {
     async fn insert_key(&self, key: NewKey) -> Result<KeyRecord, StoreError> {
         sqlx::query(
             "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -208,6 +230,160 @@ impl KeyStore for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn insert_scan(&self, s: &ScanRecord, created_by: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO scans (id, target_path, scan_types, status, created_at, skipped, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id)
+        .bind(&s.target_path)
+        .bind(scopes_to_text(&s.scan_types))
+        .bind(&s.status)
+        .bind(&s.created_at)
+        .bind(serde_json::to_string(&s.skipped).expect("serializes"))
+        .bind(created_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_scan(&self, id: &str) -> Result<Option<ScanRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {SCAN_COLUMNS} FROM scans WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(scan).transpose()
+    }
+
+    async fn list_scans(&self, limit: u32) -> Result<Vec<ScanRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SCAN_COLUMNS} FROM scans ORDER BY created_at DESC, id LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(scan).collect()
+    }
+
+    async fn transition_scan(
+        &self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        at: &str,
+        u: ScanUpdate,
+    ) -> Result<Transition, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(status) = sqlx::query_scalar::<_, String>("SELECT status FROM scans WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Transition::NotFound);
+        };
+        if !from.contains(&status.as_str()) {
+            return Ok(Transition::Refused(status));
+        }
+        sqlx::query(
+            "UPDATE scans SET status = ?, \
+             started_at = CASE WHEN ? THEN ? ELSE started_at END, \
+             completed_at = CASE WHEN ? THEN ? ELSE completed_at END, \
+             error = COALESCE(?, error), \
+             files_scanned = COALESCE(?, files_scanned), \
+             findings_count = COALESCE(?, findings_count) \
+             WHERE id = ?",
+        )
+        .bind(to)
+        .bind(u.started)
+        .bind(at)
+        .bind(u.completed)
+        .bind(at)
+        .bind(u.error)
+        .bind(u.files_scanned)
+        .bind(u.findings_count)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Transition::Done)
+    }
+
+    async fn insert_findings(
+        &self,
+        scan_id: &str,
+        findings: &[FindingRecord],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for f in findings {
+            sqlx::query(
+                "INSERT INTO findings (scan_id, file, line, rule, severity, excerpt) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(scan_id)
+            .bind(&f.file)
+            .bind(f.line)
+            .bind(&f.rule)
+            .bind(&f.severity)
+            .bind(&f.excerpt)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_findings(&self, scan_id: &str) -> Result<Vec<FindingRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT file, line, rule, severity, excerpt FROM findings WHERE scan_id = ? ORDER BY id",
+        )
+        .bind(scan_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FindingRecord {
+                    file: r.try_get("file")?,
+                    line: r.try_get("line")?,
+                    rule: r.try_get("rule")?,
+                    severity: r.try_get("severity")?,
+                    excerpt: r.try_get("excerpt")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_scan(&self, id: &str, busy: &[&str]) -> Result<Transition, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(status) = sqlx::query_scalar::<_, String>("SELECT status FROM scans WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Transition::NotFound);
+        };
+        if busy.contains(&status.as_str()) {
+            return Ok(Transition::Refused(status));
+        }
+        sqlx::query("DELETE FROM findings WHERE scan_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM scans WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Transition::Done)
+    }
+
+    async fn fail_interrupted_scans(&self, at: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE scans SET status = 'failed', completed_at = ?, error = 'Interrupted by a server restart' WHERE status IN ('pending', 'running')",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 }
 

@@ -1,0 +1,68 @@
+//! The `POST /scans` rate limit: one token bucket per principal (`key:<id>`,
+//! `env`) or client address (`ip:<addr>`), never keyed by a raw key. The
+//! arithmetic is the policy component's, so the edge and the server agree.
+
+use crate::policy::{wit, PolicyBuild, PolicyError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Buckets kept before idle full ones are dropped.
+const MAX_BUCKETS: usize = 100_000;
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    buckets: Arc<Mutex<HashMap<String, wit::ratelimit::Bucket>>>,
+    /// Overrides of the policy's defaults from the environment.
+    per_minute: Option<u32>,
+    burst: Option<u32>,
+    pub enabled: bool,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: Option<u32>, burst: Option<u32>, enabled: bool) -> Self {
+        RateLimiter {
+            buckets: Arc::default(),
+            per_minute,
+            burst,
+            enabled,
+        }
+    }
+
+    pub fn limits(&self, policy: &PolicyBuild) -> Result<wit::ratelimit::Limits, PolicyError> {
+        let d = policy.default_limits()?;
+        Ok(wit::ratelimit::Limits {
+            per_minute: self.per_minute.unwrap_or(d.per_minute),
+            burst: self.burst.unwrap_or(d.burst),
+        })
+    }
+
+    /// Takes one token for `subject`; `None` when the limit is disabled.
+    pub fn take(
+        &self,
+        policy: &PolicyBuild,
+        subject: &str,
+        now_ms: u64,
+    ) -> Result<Option<wit::ratelimit::Verdict>, PolicyError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let limits = self.limits(policy)?;
+        let mut buckets = self.buckets.lock().expect("bucket lock");
+        let state = buckets.get(subject).copied();
+        let verdict = policy.take(state, limits, now_ms)?;
+        if buckets.len() >= MAX_BUCKETS && state.is_none() {
+            // Forget buckets that have refilled: they carry no state.
+            let cap = u64::from(limits.burst) * 60_000;
+            buckets.retain(|_, b| b.level < cap);
+        }
+        buckets.insert(subject.to_string(), verdict.state);
+        Ok(Some(verdict))
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,293 @@
+//! Scans: creation, the background run of the built-in scanner, cancel, and
+//! the progress events they publish.
+
+use crate::events::EventBus;
+use crate::keys::now_rfc3339;
+use crate::policy::PolicyBuild;
+use crate::scanner::{self, Finding, ScanEvent, ScanLimits, ScanOutcome};
+use crate::store::{DynStore, FindingRecord, ScanRecord, ScanUpdate, Skipped, Transition};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Scan types the reference knows; only `code` has a scanner built in here.
+pub const KNOWN_TYPES: &[&str] = &["code", "dependency", "iac", "baseline", "dast", "network"];
+pub const BUSY: &[&str] = &["pending", "running"];
+
+#[derive(Clone)]
+pub struct Scans {
+    store: DynStore,
+    bus: EventBus,
+    cancels: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
+    /// How long a finished scan's events stay replayable.
+    pub retention: Duration,
+    pub limits: ScanLimits,
+}
+
+fn new_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    // UUID v4 layout, so clients that expect one are not surprised.
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+impl Scans {
+    pub fn new(store: DynStore, bus: EventBus) -> Self {
+        Scans {
+            store,
+            bus,
+            cancels: Arc::default(),
+            retention: Duration::from_secs(300),
+            limits: ScanLimits::default(),
+        }
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// Records a scan (status `pending`) and starts it in the background.
+    pub async fn create(
+        &self,
+        target: PathBuf,
+        scan_types: Vec<String>,
+        created_by: &str,
+        policy: Arc<PolicyBuild>,
+    ) -> Result<ScanRecord, crate::store::StoreError> {
+        let skipped = scan_types
+            .iter()
+            .filter(|t| t.as_str() != "code")
+            .map(|t| Skipped {
+                scan_type: t.clone(),
+                reason: format!("no {t} scanner is built into this server"),
+            })
+            .collect();
+        let record = ScanRecord {
+            id: new_id(),
+            target_path: target.display().to_string(),
+            scan_types,
+            status: "pending".into(),
+            created_at: now_rfc3339(),
+            started_at: None,
+            completed_at: None,
+            error: None,
+            files_scanned: 0,
+            findings_count: 0,
+            skipped,
+        };
+        self.store.insert_scan(&record, created_by).await?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.cancels
+            .lock()
+            .expect("cancel lock")
+            .insert(record.id.clone(), cancel.clone());
+        let this = self.clone();
+        let scan = record.clone();
+        tokio::spawn(async move { this.run(scan, target, cancel, policy).await });
+        Ok(record)
+    }
+
+    /// Cancels a pending or running scan. `Refused(status)` otherwise.
+    pub async fn cancel(&self, id: &str) -> Result<Transition, crate::store::StoreError> {
+        let t = self
+            .store
+            .transition_scan(
+                id,
+                BUSY,
+                "cancelled",
+                &now_rfc3339(),
+                ScanUpdate {
+                    completed: true,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if t == Transition::Done {
+            if let Some(flag) = self.cancels.lock().expect("cancel lock").get(id) {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(t)
+    }
+
+    fn finish(&self, id: &str, name: &str, data: serde_json::Value) {
+        self.bus.publish(id, name, &data);
+        self.cancels.lock().expect("cancel lock").remove(id);
+        let bus = self.bus.clone();
+        let id = id.to_string();
+        let keep = self.retention;
+        tokio::spawn(async move {
+            tokio::time::sleep(keep).await;
+            bus.forget(&id);
+        });
+    }
+
+    async fn run(
+        self,
+        scan: ScanRecord,
+        target: PathBuf,
+        cancel: Arc<AtomicBool>,
+        policy: Arc<PolicyBuild>,
+    ) {
+        let id = scan.id.clone();
+        let started = self
+            .store
+            .transition_scan(
+                &id,
+                &["pending"],
+                "running",
+                &now_rfc3339(),
+                ScanUpdate {
+                    started: true,
+                    ..Default::default()
+                },
+            )
+            .await;
+        match started {
+            Ok(Transition::Done) => {}
+            Ok(_) => {
+                // Cancelled before it started.
+                self.finish(&id, "scan.cancelled", json!({ "scan_id": id }));
+                return;
+            }
+            Err(e) => {
+                tracing::error!(scan_id = %id, error = %e, "cannot start scan");
+                self.finish(
+                    &id,
+                    "scan.failed",
+                    json!({ "scan_id": id, "error": "internal error" }),
+                );
+                return;
+            }
+        }
+        self.bus.publish(
+            &id,
+            "scan.start",
+            &json!({ "scan_id": id, "scan_types": scan.scan_types, "skipped": scan.skipped }),
+        );
+        let run_code = scan.scan_types.iter().any(|t| t == "code");
+        let bus = self.bus.clone();
+        let limits = self.limits.clone();
+        let scan_id = id.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut findings: Vec<Finding> = Vec::new();
+            if !run_code {
+                return Ok((ScanOutcome::Completed(Default::default()), findings));
+            }
+            // The ssk_ checksum is the policy's rule; a trap counts as "not a key".
+            let is_key = |k: &str| matches!(policy.parse_key(k), Ok(Some(_)));
+            let mut on_event = |ev: ScanEvent| match ev {
+                ScanEvent::Started { total_files } => {
+                    bus.publish(
+                        &scan_id,
+                        "scan.progress",
+                        &json!({ "scan_id": scan_id, "files_done": 0, "total_files": total_files }),
+                    );
+                }
+                ScanEvent::Progress {
+                    files_done,
+                    total_files,
+                } => {
+                    bus.publish(
+                        &scan_id,
+                        "scan.progress",
+                        &json!({ "scan_id": scan_id, "files_done": files_done, "total_files": total_files }),
+                    );
+                }
+                ScanEvent::Finding(f) => {
+                    bus.publish(&scan_id, "finding", &json!({ "scan_id": scan_id, "finding": f }));
+                    findings.push(f);
+                }
+            };
+            let outcome = scanner::scan_tree(&target, &limits, &cancel, &is_key, &mut on_event)?;
+            Ok::<_, scanner::ScanError>((outcome, findings))
+        })
+        .await;
+        let now = now_rfc3339();
+        match result {
+            Ok(Ok((ScanOutcome::Completed(summary), findings))) => {
+                let records: Vec<FindingRecord> = findings
+                    .into_iter()
+                    .map(|f| FindingRecord {
+                        file: f.file,
+                        line: i64::from(f.line),
+                        rule: f.rule,
+                        severity: f.severity,
+                        excerpt: f.excerpt,
+                    })
+                    .collect();
+                if let Err(e) = self.store.insert_findings(&id, &records).await {
+                    tracing::error!(scan_id = %id, error = %e, "cannot store findings");
+                }
+                let t = self
+                    .store
+                    .transition_scan(
+                        &id,
+                        &["running"],
+                        "completed",
+                        &now,
+                        ScanUpdate {
+                            completed: true,
+                            files_scanned: Some(summary.files_scanned as i64),
+                            findings_count: Some(records.len() as i64),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+                if matches!(t, Ok(Transition::Done)) {
+                    self.finish(
+                        &id,
+                        "scan.complete",
+                        json!({
+                            "scan_id": id,
+                            "files_scanned": summary.files_scanned,
+                            "files_skipped": summary.files_skipped,
+                            "findings": records.len(),
+                            "timed_out": summary.timed_out,
+                        }),
+                    );
+                } else {
+                    self.finish(&id, "scan.cancelled", json!({ "scan_id": id }));
+                }
+            }
+            Ok(Ok((ScanOutcome::Cancelled(_), _))) => {
+                self.finish(&id, "scan.cancelled", json!({ "scan_id": id }));
+            }
+            other => {
+                let error = match other {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "scanner crashed".to_string(),
+                };
+                let _ = self
+                    .store
+                    .transition_scan(
+                        &id,
+                        &["running"],
+                        "failed",
+                        &now,
+                        ScanUpdate {
+                            completed: true,
+                            error: Some(error.clone()),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
+                self.finish(&id, "scan.failed", json!({ "scan_id": id, "error": error }));
+            }
+        }
+    }
+}
