@@ -38,3 +38,8 @@ bench-decision:
 # Load test: authenticated /api/v1/keys/me vs /health, 32 connections (needs wrk).
 bench:
     bench/load.sh
+
+# SSE fan-out: 1000 subscribers on one scan, every event in order; peak RSS.
+sse-load SUBSCRIBERS="1000" FILES="2000":
+    cargo build --release -p securescan
+    cargo run --release -p securescan --example sse_load -- {{SUBSCRIBERS}} {{FILES}}

@@ -24,45 +24,24 @@ use proptest::sample::Index;
 use securescan_core::{authn, info, keys, lifecycle, ratelimit, routes, tokens, types};
 use securescan_host::policy::{wit, PolicyBuild, Runtime, RuntimeOptions, BUILTIN_POLICY};
 use sha2::Sha256;
-use std::sync::{LazyLock, Mutex};
-use wasmtime::component::{Component, Linker};
-use wasmtime::Store;
+use std::sync::LazyLock;
 
 // ---------------------------------------------------------------------------
 // The component under test
 // ---------------------------------------------------------------------------
 
-/// Fuel for the direct (non-`PolicyBuild`) instance, the same budget as the
-/// runtime's default.
-const FUEL: u64 = 20_000_000;
-
-struct Harness {
-    build: PolicyBuild,
-    /// `keys.hash-key` has no typed method on `PolicyBuild` (the server never
-    /// hashes through the component), so it is called on an instance of the
-    /// same build in the same engine through the generated bindings.
-    direct: Mutex<(Store<()>, wit::Policy)>,
-}
-
-static H: LazyLock<Harness> = LazyLock::new(|| {
-    let rt = Runtime::new(RuntimeOptions::default()).expect("runtime");
-    let build = rt.load(BUILTIN_POLICY).expect("load the built-in policy");
-    let component = Component::new(rt.engine(), BUILTIN_POLICY).expect("compile the component");
-    let linker: Linker<()> = Linker::new(rt.engine());
-    let mut store = Store::new(rt.engine(), ());
-    store.set_fuel(FUEL).expect("fuel");
-    let policy = wit::Policy::instantiate(&mut store, &component, &linker).expect("instantiate");
-    Harness {
-        build,
-        direct: Mutex::new((store, policy)),
-    }
+static H: LazyLock<PolicyBuild> = LazyLock::new(|| {
+    Runtime::new(RuntimeOptions::default())
+        .expect("runtime")
+        .load(BUILTIN_POLICY)
+        .expect("load the built-in policy")
 });
 
 fn b() -> &'static PolicyBuild {
-    &H.build
+    &H
 }
 
-/// Unwraps a component call: an error (trap, fuel, ...) fails the test.
+/// Unwraps a component call: an error (trap, deadline, ...) fails the test.
 #[track_caller]
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     match r {
@@ -72,15 +51,7 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
 }
 
 fn wasm_hash_key(key: &str, salt: &[u8]) -> String {
-    let mut g = H.direct.lock().unwrap_or_else(|p| p.into_inner());
-    let (store, policy) = &mut *g;
-    store.set_fuel(FUEL).expect("fuel");
-    ok(
-        policy
-            .securescan_auth_keys()
-            .call_hash_key(&mut *store, key, salt),
-        "hash-key",
-    )
+    ok(b().hash_key(key, salt), "hash-key")
 }
 
 // ---------------------------------------------------------------------------

@@ -6,10 +6,10 @@
 //! Nothing here performs I/O, reads a clock or draws randomness: the host passes
 //! those in. No float arithmetic is used in any decision.
 //!
-//! The crate is `no_std` (with `alloc`) so the component imports nothing at
+//! On wasm32 the crate is `no_std` (with `alloc`) so the component imports nothing at
 //! all: no WASI interface, hence no way to reach a file, a clock or a socket.
 
-#![no_std]
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
 #[cfg(test)]
@@ -19,6 +19,8 @@ extern crate std;
 mod prelude {
     pub use alloc::format;
     pub use alloc::string::{String, ToString};
+    #[allow(unused_imports)]
+    pub use alloc::vec;
     pub use alloc::vec::Vec;
 }
 

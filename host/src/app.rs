@@ -27,6 +27,7 @@ pub enum StartError {
 pub fn runtime_options(config: &Config) -> RuntimeOptions {
     RuntimeOptions {
         fuel_per_call: config.policy_fuel,
+        deadline_ms: config.policy_deadline_ms,
         ..RuntimeOptions::default()
     }
 }

@@ -25,8 +25,10 @@ pub struct Config {
     pub rate_limit_enabled: bool,
     pub log_format: LogFormat,
     pub policy_path: Option<PathBuf>,
-    /// `SECURESCAN_POLICY_FUEL`: fuel per policy call.
-    pub policy_fuel: u64,
+    /// `SECURESCAN_POLICY_FUEL`: optional fuel per policy call.
+    pub policy_fuel: Option<u64>,
+    /// `SECURESCAN_POLICY_DEADLINE_MS`: wall-clock bound per policy call.
+    pub policy_deadline_ms: u64,
     /// `SECURESCAN_EVENT_RETENTION_SECS`: how long a finished scan's events
     /// stay replayable (default 300).
     pub event_retention_secs: Option<u64>,
@@ -79,11 +81,19 @@ impl Config {
                 })
             }
         };
-        let policy_fuel = match nonempty("SECURESCAN_POLICY_FUEL") {
-            None => crate::policy::RuntimeOptions::default().fuel_per_call,
+        let policy_fuel = nonempty("SECURESCAN_POLICY_FUEL")
+            .map(|v| {
+                v.trim().parse::<u64>().map_err(|_| ConfigError {
+                    name: "SECURESCAN_POLICY_FUEL",
+                    reason: "must be a non-negative integer".into(),
+                })
+            })
+            .transpose()?;
+        let policy_deadline_ms = match nonempty("SECURESCAN_POLICY_DEADLINE_MS") {
+            None => crate::policy::RuntimeOptions::default().deadline_ms,
             Some(v) => v.trim().parse::<u64>().map_err(|_| ConfigError {
-                name: "SECURESCAN_POLICY_FUEL",
-                reason: "must be a positive integer".into(),
+                name: "SECURESCAN_POLICY_DEADLINE_MS",
+                reason: "must be a non-negative integer".into(),
             })?,
         };
         Ok(Config {
@@ -101,6 +111,7 @@ impl Config {
             log_format,
             policy_path: nonempty("SECURESCAN_POLICY_PATH").map(PathBuf::from),
             policy_fuel,
+            policy_deadline_ms,
             event_retention_secs: nonempty("SECURESCAN_EVENT_RETENTION_SECS")
                 .map(|v| {
                     v.trim().parse::<u64>().map_err(|_| ConfigError {

@@ -35,6 +35,8 @@ impl Event {
 struct Inner {
     buffer: VecDeque<Arc<Event>>,
     next_id: u64,
+    /// Id of the terminal event, once published.
+    terminal: Option<u64>,
 }
 
 struct Channel {
@@ -77,6 +79,7 @@ impl EventBus {
                     inner: Mutex::new(Inner {
                         buffer: VecDeque::new(),
                         next_id: 1,
+                        terminal: None,
                     }),
                     tx: broadcast::channel(LIVE).0,
                 })
@@ -94,6 +97,9 @@ impl EventBus {
             data: data.to_string(),
         });
         inner.next_id += 1;
+        if ev.is_terminal() && inner.terminal.is_none() {
+            inner.terminal = Some(ev.id);
+        }
         inner.buffer.push_back(ev.clone());
         if inner.buffer.len() > BUFFER {
             inner.buffer.pop_front();
@@ -103,8 +109,14 @@ impl EventBus {
         ev.id
     }
 
+    /// Opens the channel of a scan that will publish (so a subscriber that
+    /// comes before the first event waits for it instead of finding nothing).
+    pub fn open(&self, scan_id: &str) {
+        self.channel(scan_id);
+    }
+
     /// Subscribes after `last_event_id` (0 = from the start). `None` when
-    /// the bus holds nothing for this scan (never started here, or dropped).
+    /// the bus holds nothing for this scan (never opened here, or dropped).
     pub fn subscribe(&self, scan_id: &str, last_event_id: u64) -> Option<Subscription> {
         let ch = self.scans.lock().expect("bus lock").get(scan_id).cloned()?;
         let inner = ch.inner.lock().expect("channel lock");
@@ -174,6 +186,12 @@ impl Subscription {
                 }
                 continue;
             }
+            // A subscriber that already has the terminal event (a reconnect
+            // with its id as Last-Event-ID) gets nothing more: end.
+            let terminal = self.channel.inner.lock().expect("channel lock").terminal;
+            if terminal.is_some_and(|t| self.last >= t) {
+                return None;
+            }
             match self.rx.recv().await {
                 Ok(ev) if ev.id > self.last => {
                     if ev.id > self.last + 1 {
@@ -234,6 +252,28 @@ mod tests {
         let mut sub = bus.subscribe("s", 3).unwrap();
         assert_eq!(ids(&[sub.next().await.unwrap()]), vec![4]);
         assert_eq!(ids(&[sub.next().await.unwrap()]), vec![5]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_past_the_terminal_event_ends_at_once() {
+        let bus = EventBus::default();
+        bus.publish("s", "scan.start", &json!({}));
+        bus.publish("s", "scan.complete", &json!({}));
+        let mut sub = bus.subscribe("s", 2).unwrap();
+        assert_eq!(sub.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn an_opened_channel_waits_for_its_first_event() {
+        let bus = EventBus::default();
+        bus.open("s");
+        let mut sub = bus.subscribe("s", 0).unwrap();
+        let b2 = bus.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            b2.publish("s", "scan.start", &json!({}));
+        });
+        assert_eq!(ids(&[sub.next().await.unwrap()]), vec![1]);
     }
 
     #[tokio::test]

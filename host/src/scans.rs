@@ -89,7 +89,13 @@ impl Scans {
             findings_count: 0,
             skipped,
         };
-        self.store.insert_scan(&record, created_by).await?;
+        // The channel exists before anyone can learn the scan id, so a
+        // subscriber that is quicker than the first event waits for it.
+        self.bus.open(&record.id);
+        if let Err(e) = self.store.insert_scan(&record, created_by).await {
+            self.bus.forget(&record.id);
+            return Err(e);
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         self.cancels
             .lock()

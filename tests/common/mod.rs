@@ -37,6 +37,8 @@ pub const KNOWN_VARS: &[&str] = &[
     "SECURESCAN_LOG_FORMAT",
     "SECURESCAN_POLICY_PATH",
     "SECURESCAN_POLICY_FUEL",
+    "SECURESCAN_POLICY_DEADLINE_MS",
+    "SECURESCAN_EVENT_RETENTION_SECS",
 ];
 
 /// The event-token secret used by hardened test deployments.

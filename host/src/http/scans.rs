@@ -235,6 +235,11 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
+    if crate::scans::BUSY.contains(&scan.status.as_str()) {
+        // Pending or running in this process: its channel is open already;
+        // this only guards the gap between the record and the channel.
+        state.scans.bus().open(&id);
+    }
     let mut shutdown = state.shutdown.clone();
     let sid = id.clone();
     let stream: futures::stream::BoxStream<'static, Result<SseEvent, Infallible>> =

@@ -48,6 +48,12 @@ pub fn validate_target(path: &str) -> Result<PathBuf, TargetError> {
     if path.contains('\0') {
         return Err(TargetError::Invalid);
     }
+    // Refuse protected paths as written too (with `.`/`..` folded), before
+    // touching the file system: the answer must not reveal whether
+    // `/root/.ssh/id_rsa` exists.
+    if is_protected(&lexical(Path::new(path))) {
+        return Err(TargetError::Protected);
+    }
     let canonical = std::fs::canonicalize(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => TargetError::NotFound,
         std::io::ErrorKind::InvalidInput => TargetError::Invalid,
@@ -57,6 +63,23 @@ pub fn validate_target(path: &str) -> Result<PathBuf, TargetError> {
         return Err(TargetError::Protected);
     }
     Ok(canonical)
+}
+
+/// `path` made absolute against `/` with `.` and `..` folded, without
+/// reading the file system (symlinks are judged later, on the canonical path).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
 }
 
 /// True for `/` and for the protected paths and anything below them. The
@@ -71,6 +94,20 @@ pub(crate) fn is_protected(canonical: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protected_paths_are_refused_whether_or_not_they_exist() {
+        for p in [
+            "/root/.ssh",
+            "/root/.ssh/id_rsa",
+            "/root/.ssh/does-not-exist-anywhere",
+            "/tmp/../root/.ssh/x",
+            "/etc/shadow",
+            "/proc/nope/nope",
+        ] {
+            assert_eq!(validate_target(p), Err(TargetError::Protected), "{p}");
+        }
+    }
 
     #[test]
     fn empty_is_refused() {
