@@ -125,25 +125,13 @@ async fn main() {
             (ids, terminal)
         }));
     }
-    let mut peak = 0;
     let mut results = Vec::new();
-    let watcher = {
-        let pid = server.id();
-        tokio::spawn(async move {
-            let mut p = 0;
-            for _ in 0..600 {
-                p = p.max(vm_hwm_kb(pid));
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            p
-        })
-    };
     for t in tasks {
         results.push(t.await.unwrap());
     }
     let elapsed = start.elapsed();
-    watcher.abort();
-    peak = peak.max(vm_hwm_kb(server.id()));
+    // VmHWM is the process's peak resident set so far.
+    let peak = vm_hwm_kb(server.id());
     let expected_len = results.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
     let mut ok = 0;
     for (ids, terminal) in &results {
@@ -153,6 +141,7 @@ async fn main() {
         }
     }
     let _ = server.kill();
+    let _ = server.wait();
     println!("subscribers: {subscribers}, files: {files}");
     println!("events per subscriber: {expected_len}");
     println!("subscribers with every event in order ending in scan.complete: {ok}/{subscribers}");
