@@ -43,3 +43,7 @@ bench:
 sse-load SUBSCRIBERS="1000" FILES="2000":
     cargo build --release -p securescan
     cargo run --release -p securescan --example sse_load -- {{SUBSCRIBERS}} {{FILES}}
+
+# Show the world of a built component (wasm-tools, through jco from npm).
+wit WASM="target/component/wasm32-wasip2/component/securescan_core.wasm":
+    npx --yes @bytecodealliance/jco wit {{WASM}}

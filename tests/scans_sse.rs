@@ -1943,3 +1943,41 @@ async fn synthesized_terminal_event_after_the_buffer_is_dropped() {
     assert_eq!(s.frames[0].json()["synthesized"], true, "{:?}", s.frames[0]);
     assert_logs_free_of(&app, &[&token], "synthesized");
 }
+
+// (10) Shutdown: an open stream of a scan still running ends cleanly when the
+// server is asked to stop (SIGTERM), and the process exits 0 instead of
+// waiting forever on the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn open_streams_end_cleanly_on_shutdown() {
+    let Hardened { mut app, admin } = hardened().await;
+    let tree = big_tree(30_000);
+    let scan = create_scan(&app, Some(&admin.key), tree.path(), &["code"]).await;
+    let id = id_of(&scan);
+    let resp = open_events(&app, &id, None, Some(&admin.key), None).await;
+    assert_eq!(resp.status(), StatusCode::OK, "events of a running scan");
+    let reader = tokio::spawn(read_stream(resp, "stream open across shutdown"));
+    // Let the stream deliver its first events, then stop the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = app.terminate();
+        (status, app)
+    })
+    .await
+    .expect("terminate");
+    assert!(
+        status.0.success(),
+        "exit status after SIGTERM: {:?}",
+        status.0
+    );
+    let stream = reader.await.expect("reader task");
+    assert_eq!(
+        stream.frames.first().map(Frame::name),
+        Some("scan.start"),
+        "the stream was live before the shutdown"
+    );
+    assert!(
+        !stream.frames.iter().any(Frame::is_terminal),
+        "the scan was still running: the stream ended because of the shutdown, not a terminal event ({:?})",
+        stream.names()
+    );
+}

@@ -464,3 +464,36 @@ async fn policy_fuel_sweep_never_turns_a_trap_into_an_allow() {
     }
     eprintln!("fuel budgets with partial traps: {mixed}");
 }
+
+/// `SECURESCAN_POLICY_PATH` naming a real build: it is loaded and decides.
+/// (The built-in build, written to a file, stands in for an operator's.)
+#[tokio::test]
+async fn policy_path_with_a_valid_build_is_loaded_and_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.wasm");
+    std::fs::write(&path, securescan_host::policy::BUILTIN_POLICY).unwrap();
+    let path = path.display().to_string();
+    let app = TestApp::spawn(&[("SECURESCAN_POLICY_PATH", path.as_str())]).await;
+    let resp = app.get("/ready", None).await;
+    assert_eq!(resp.status(), 200, "ready with a policy from a file");
+    let want = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            securescan_host::policy::BUILTIN_POLICY,
+        ))
+    };
+    let loaded = app
+        .log_lines()
+        .into_iter()
+        .find(|l| field_str(l, "message") == Some("policy build loaded"))
+        .expect("a 'policy build loaded' line");
+    assert_eq!(field_str(&loaded, "sha256"), Some(want.as_str()));
+    // It decides: the env-less dev-mode server still refuses a bogus key.
+    assert_detail(
+        app.get("/api/v1/keys", Some("bogus")).await,
+        401,
+        "Invalid API key",
+        "bogus key with a policy loaded from a file",
+    )
+    .await;
+}
