@@ -126,7 +126,16 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     };
     let last_used = LastUsed::default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let webhooks = crate::webhooks::Webhooks::new(
+        store.clone(),
+        config.webhook_allow_private,
+        config.webhook_retry_base_ms,
+    );
+    if config.webhook_allow_private {
+        tracing::warn!("SECURESCAN_WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach private and loopback addresses");
+    }
     let mut scans = crate::scans::Scans::new(store.clone(), crate::events::EventBus::default());
+    scans.webhooks = Some(webhooks.clone());
     if let Some(secs) = config.event_retention_secs {
         scans.retention = std::time::Duration::from_secs(secs);
     }
@@ -143,6 +152,7 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
             config.rate_limit_enabled,
         ),
         shutdown: stop_rx.clone(),
+        webhooks: webhooks.clone(),
     };
 
     let addr: SocketAddr = format!("{host}:{port}")
@@ -157,6 +167,7 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
             let _ = rx.changed().await;
         }
     }));
+    let dispatcher = tokio::spawn(webhooks.run(stop_rx.clone()));
     axum::serve(
         listener,
         http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -168,6 +179,7 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     })
     .await?;
     let _ = flusher.await;
+    let _ = dispatcher.await;
     tracing::info!("stopped");
     Ok(())
 }

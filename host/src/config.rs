@@ -32,6 +32,11 @@ pub struct Config {
     /// `SECURESCAN_EVENT_RETENTION_SECS`: how long a finished scan's events
     /// stay replayable (default 300).
     pub event_retention_secs: Option<u64>,
+    /// `SECURESCAN_WEBHOOK_ALLOW_PRIVATE`: lifts the webhook SSRF guard.
+    pub webhook_allow_private: bool,
+    /// `SECURESCAN_WEBHOOK_RETRY_BASE_MS`: first retry delay (default 5000),
+    /// doubling up to 300 s.
+    pub webhook_retry_base_ms: u64,
 }
 
 /// `1/true/yes/on`, any case.
@@ -120,6 +125,20 @@ impl Config {
                     })
                 })
                 .transpose()?,
+            webhook_allow_private: get("SECURESCAN_WEBHOOK_ALLOW_PRIVATE")
+                .is_some_and(|v| truthy(&v)),
+            webhook_retry_base_ms: match nonempty("SECURESCAN_WEBHOOK_RETRY_BASE_MS") {
+                None => 5000,
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError {
+                        name: "SECURESCAN_WEBHOOK_RETRY_BASE_MS",
+                        reason: "must be a positive integer".into(),
+                    })?,
+            },
         })
     }
 
@@ -160,6 +179,21 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert!(c.rate_limit_enabled);
         assert_eq!(c.log_format, LogFormat::Json);
+        assert!(!c.webhook_allow_private);
+        assert_eq!(c.webhook_retry_base_ms, 5000);
+    }
+
+    #[test]
+    fn webhook_settings() {
+        let c = cfg(&[
+            ("SECURESCAN_WEBHOOK_ALLOW_PRIVATE", "yes"),
+            ("SECURESCAN_WEBHOOK_RETRY_BASE_MS", "200"),
+        ])
+        .unwrap();
+        assert!(c.webhook_allow_private);
+        assert_eq!(c.webhook_retry_base_ms, 200);
+        let e = cfg(&[("SECURESCAN_WEBHOOK_RETRY_BASE_MS", "0")]).unwrap_err();
+        assert_eq!(e.name, "SECURESCAN_WEBHOOK_RETRY_BASE_MS");
     }
 
     #[test]

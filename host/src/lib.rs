@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod edge;
 pub mod events;
 pub mod http;
 pub mod keys;
@@ -13,3 +14,4 @@ pub mod ratelimit;
 pub mod scanner;
 pub mod scans;
 pub mod store;
+pub mod webhooks;

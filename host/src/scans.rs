@@ -25,6 +25,8 @@ pub struct Scans {
     /// How long a finished scan's events stay replayable.
     pub retention: Duration,
     pub limits: ScanLimits,
+    /// Where `scan.complete` / `scan.failed` are delivered as webhooks.
+    pub webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 fn new_id() -> String {
@@ -53,6 +55,7 @@ impl Scans {
             cancels: Arc::default(),
             retention: Duration::from_secs(300),
             limits: ScanLimits::default(),
+            webhooks: None,
         }
     }
 
@@ -140,6 +143,19 @@ impl Scans {
             tokio::time::sleep(keep).await;
             bus.forget(&id);
         });
+    }
+
+    /// Enqueues a webhook delivery of `event` with the stored scan record.
+    async fn notify_webhooks(&self, id: &str, event: &str) {
+        let Some(hooks) = &self.webhooks else { return };
+        match self.store.get_scan(id).await {
+            Ok(Some(record)) => {
+                let data = serde_json::to_value(&record).expect("serializes");
+                hooks.publish(event, &data).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(scan_id = %id, error = %e, "cannot read scan for webhooks"),
+        }
     }
 
     async fn run(
@@ -266,6 +282,7 @@ impl Scans {
                             "timed_out": summary.timed_out,
                         }),
                     );
+                    self.notify_webhooks(&id, "scan.complete").await;
                 } else {
                     self.finish(&id, "scan.cancelled", json!({ "scan_id": id }));
                 }
@@ -293,6 +310,7 @@ impl Scans {
                     )
                     .await;
                 self.finish(&id, "scan.failed", json!({ "scan_id": id, "error": error }));
+                self.notify_webhooks(&id, "scan.failed").await;
             }
         }
     }

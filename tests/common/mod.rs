@@ -39,6 +39,8 @@ pub const KNOWN_VARS: &[&str] = &[
     "SECURESCAN_POLICY_FUEL",
     "SECURESCAN_POLICY_DEADLINE_MS",
     "SECURESCAN_EVENT_RETENTION_SECS",
+    "SECURESCAN_WEBHOOK_ALLOW_PRIVATE",
+    "SECURESCAN_WEBHOOK_RETRY_BASE_MS",
 ];
 
 /// The event-token secret used by hardened test deployments.

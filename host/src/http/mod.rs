@@ -9,6 +9,7 @@ mod meta;
 pub mod openapi;
 pub mod request_id;
 mod scans;
+mod webhooks;
 
 pub use error::{ApiError, DATABASE_UNAVAILABLE, POLICY_UNAVAILABLE};
 pub use keys::CreatedKey as CreatedKeyOut;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub last_used: LastUsed,
     pub scans: crate::scans::Scans,
     pub limiter: crate::ratelimit::RateLimiter,
+    pub webhooks: crate::webhooks::Webhooks,
     /// Becomes `true` when the server shuts down: open streams end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -117,6 +119,28 @@ pub fn routes() -> Routes {
             post(scans::event_token),
         )
         .add("/api/v1/scans/{id}/events", &["GET"], get(scans::events))
+        .add(
+            "/api/v1/webhooks",
+            &["GET", "POST"],
+            get(webhooks::list).post(webhooks::create),
+        )
+        .add(
+            "/api/v1/webhooks/{id}",
+            &["GET", "PATCH", "DELETE"],
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .add(
+            "/api/v1/webhooks/{id}/deliveries",
+            &["GET"],
+            get(webhooks::deliveries),
+        )
+        .add(
+            "/api/v1/webhooks/{id}/test",
+            &["POST"],
+            post(webhooks::test),
+        )
 }
 
 /// The whole application: observe, then gate, then the router. The gate

@@ -21,6 +21,13 @@ use utoipa::{Modify, OpenApi};
         super::scans::delete,
         super::scans::event_token,
         super::scans::events,
+        super::webhooks::create,
+        super::webhooks::list,
+        super::webhooks::get,
+        super::webhooks::update,
+        super::webhooks::delete,
+        super::webhooks::deliveries,
+        super::webhooks::test,
     ),
     components(schemas(
         super::keys::CreateKeyRequest,
@@ -29,7 +36,13 @@ use utoipa::{Modify, OpenApi};
         super::scans::CreateScanRequest,
         crate::store::ScanRecord,
         crate::store::FindingRecord,
-        crate::store::Skipped
+        crate::store::Skipped,
+        super::webhooks::WebhookRequest,
+        super::webhooks::CreatedWebhook,
+        super::webhooks::TestDelivery,
+        crate::store::WebhookRecord,
+        crate::store::DeliveryRecord,
+        crate::store::AttemptRecord
     )),
     modifiers(&Security)
 )]

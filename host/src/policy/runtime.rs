@@ -417,21 +417,29 @@ mod tests {
         assert!(matches!(rt.load(&empty), Err(PolicyError::Load(_))));
     }
 
-    #[test]
-    fn out_of_fuel_is_an_error_not_an_answer() {
-        let b = runtime(20_000_000).load(BUILTIN_POLICY).unwrap();
-        let starved = PolicyBuild {
-            options: RuntimeOptions {
-                fuel_per_call: Some(10),
-                ..RuntimeOptions::default()
-            },
+    /// The same compiled build under other per-call bounds.
+    fn with_options(b: &PolicyBuild, options: RuntimeOptions) -> PolicyBuild {
+        PolicyBuild {
+            options,
             idle: Mutex::new(Vec::new()),
             pre: b.pre.clone(),
             engine: b.engine.clone(),
             sha256: b.sha256.clone(),
             size: b.size,
             info: b.info.clone(),
-        };
+        }
+    }
+
+    #[test]
+    fn out_of_fuel_is_an_error_not_an_answer() {
+        let b = runtime(20_000_000).load(BUILTIN_POLICY).unwrap();
+        let starved = with_options(
+            &b,
+            RuntimeOptions {
+                fuel_per_call: Some(10),
+                ..RuntimeOptions::default()
+            },
+        );
         assert!(matches!(
             starved.resolve("GET", "/health"),
             Err(PolicyError::Call(_))
@@ -449,18 +457,13 @@ mod tests {
             .unwrap()
             .load(BUILTIN_POLICY)
             .unwrap();
-        let late = PolicyBuild {
-            options: RuntimeOptions {
+        let late = with_options(
+            &b,
+            RuntimeOptions {
                 deadline_ms: 0,
                 ..RuntimeOptions::default()
             },
-            idle: Mutex::new(Vec::new()),
-            pre: b.pre.clone(),
-            engine: b.engine.clone(),
-            sha256: b.sha256.clone(),
-            size: b.size,
-            info: b.info.clone(),
-        };
+        );
         assert!(matches!(
             late.resolve("GET", "/health"),
             Err(PolicyError::Call(_))

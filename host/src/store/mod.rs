@@ -97,6 +97,99 @@ pub struct FindingRecord {
     pub excerpt: String,
 }
 
+/// A webhook subscription. The signing secret is never serialized.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub event_filter: Vec<String>,
+    pub created_at: String,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub secret: String,
+}
+
+// The secret stays out of Debug output.
+impl std::fmt::Debug for WebhookRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("event_filter", &self.event_filter)
+            .field("created_at", &self.created_at)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// One attempt to send a delivery.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct AttemptRecord {
+    pub attempt: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub at: String,
+}
+
+/// A delivery as listed by the API.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub event: String,
+    /// `pending`, `delivered`, `failed` or `abandoned`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+    /// Every attempt, oldest first, with its response code or error.
+    pub attempt_log: Vec<AttemptRecord>,
+}
+
+/// A new delivery, persisted before any attempt to send it.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub event: String,
+    /// The event's `data`, as JSON text.
+    pub payload: String,
+    pub created_at: String,
+    pub created_ms: i64,
+}
+
+/// A delivery claimed by the dispatcher (leased until `claimed_until_ms`).
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub webhook_id: String,
+    pub event: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub created_ms: i64,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Debug)]
+pub enum AttemptOutcome {
+    Delivered {
+        at: String,
+    },
+    Retry {
+        next_ms: i64,
+        next_at: String,
+    },
+    /// `abandoned` (out of time) or `failed` (cannot ever succeed).
+    GiveUp {
+        status: &'static str,
+    },
+}
+
 /// How a conditional status change went.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Transition {
@@ -154,6 +247,36 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_scan(&self, id: &str, busy: &[&str]) -> Result<Transition, StoreError>;
     /// Marks scans left pending/running by a previous process as failed.
     async fn fail_interrupted_scans(&self, at: &str) -> Result<u64, StoreError>;
+    async fn insert_webhook(&self, hook: &WebhookRecord) -> Result<(), StoreError>;
+    async fn get_webhook(&self, id: &str) -> Result<Option<WebhookRecord>, StoreError>;
+    async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, StoreError>;
+    /// Replaces name, url and filter; `false` when there is no such webhook.
+    async fn update_webhook(&self, hook: &WebhookRecord) -> Result<bool, StoreError>;
+    /// Deletes a webhook and its deliveries; `false` when there is none.
+    async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError>;
+    async fn insert_delivery(&self, d: &NewDelivery) -> Result<(), StoreError>;
+    /// The newest `limit` deliveries of a webhook, newest first.
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Atomically leases up to `limit` pending deliveries that are due and
+    /// not leased (or whose lease expired) until `now_ms + lease_ms`.
+    async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Records attempt number `attempt` and applies its outcome (releasing
+    /// the lease), in one transaction.
+    async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        attempt: &AttemptRecord,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError>;
 }
 
 /// Fields a transition may set besides the status.

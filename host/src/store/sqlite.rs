@@ -15,6 +15,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../../migrations/sqlite/0001_api_keys.sql"),
     ),
     (2, include_str!("../../../migrations/sqlite/0002_scans.sql")),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_webhooks.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -39,6 +43,19 @@ fn scan(row: &sqlx::sqlite::SqliteRow) -> Result<ScanRecord, StoreError> {
         findings_count: row.try_get("findings_count")?,
         skipped: serde_json::from_str(&row.try_get::<String, _>("skipped")?)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    })
+}
+
+const HOOK_COLUMNS: &str = "id, name, url, event_filter, secret, created_at";
+
+fn webhook(row: &sqlx::sqlite::SqliteRow) -> Result<WebhookRecord, StoreError> {
+    Ok(WebhookRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        url: row.try_get("url")?,
+        event_filter: scopes_from_text(&row.try_get::<String, _>("event_filter")?)?,
+        secret: row.try_get("secret")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -385,6 +402,210 @@ impl Store for SqliteStore {
         .await?;
         Ok(r.rows_affected())
     }
+
+    async fn insert_webhook(&self, h: &WebhookRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhooks (id, name, url, event_filter, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&h.id)
+        .bind(&h.name)
+        .bind(&h.url)
+        .bind(scopes_to_text(&h.event_filter))
+        .bind(&h.secret)
+        .bind(&h.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_webhook(&self, id: &str) -> Result<Option<WebhookRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {HOOK_COLUMNS} FROM webhooks WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(webhook).transpose()
+    }
+
+    async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HOOK_COLUMNS} FROM webhooks ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(webhook).collect()
+    }
+
+    async fn update_webhook(&self, h: &WebhookRecord) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE webhooks SET name = ?, url = ?, event_filter = ? WHERE id = ?")
+            .bind(&h.name)
+            .bind(&h.url)
+            .bind(scopes_to_text(&h.event_filter))
+            .bind(&h.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM webhooks WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn insert_delivery(&self, d: &NewDelivery) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, status, created_at, created_ms, next_attempt_ms, next_attempt_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        )
+        .bind(&d.id)
+        .bind(&d.webhook_id)
+        .bind(&d.event)
+        .bind(&d.payload)
+        .bind(&d.created_at)
+        .bind(d.created_ms)
+        .bind(d.created_ms)
+        .bind(&d.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, event, status, attempts, last_status_code, last_error, created_at, next_attempt_at, delivered_at FROM webhook_deliveries WHERE webhook_id = ? ORDER BY created_ms DESC, rowid DESC LIMIT ?",
+        )
+        .bind(webhook_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let attempts = sqlx::query(
+                "SELECT attempt, status_code, error, at FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt",
+            )
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|a| {
+                Ok(AttemptRecord {
+                    attempt: a.try_get("attempt")?,
+                    status_code: a.try_get("status_code")?,
+                    error: a.try_get("error")?,
+                    at: a.try_get("at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+            let status: String = row.try_get("status")?;
+            out.push(DeliveryRecord {
+                id,
+                event: row.try_get("event")?,
+                attempts: row.try_get("attempts")?,
+                last_status_code: row.try_get("last_status_code")?,
+                last_error: row.try_get("last_error")?,
+                created_at: row.try_get("created_at")?,
+                next_attempt_at: if status == "pending" {
+                    row.try_get("next_attempt_at")?
+                } else {
+                    None
+                },
+                delivered_at: row.try_get("delivered_at")?,
+                status,
+                attempt_log: attempts,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        // One UPDATE statement: SQLite runs it under the write lock, so two
+        // dispatchers (or processes) can never lease the same row.
+        let rows = sqlx::query(
+            "UPDATE webhook_deliveries SET claimed_until_ms = ?1 + ?2 \
+             WHERE id IN (SELECT id FROM webhook_deliveries \
+                 WHERE status = 'pending' AND next_attempt_ms <= ?1 \
+                 AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1) \
+                 ORDER BY next_attempt_ms LIMIT ?3) \
+             AND status = 'pending' AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1) \
+             RETURNING id, webhook_id, event, payload, attempts, created_at, created_ms",
+        )
+        .bind(now_ms)
+        .bind(lease_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClaimedDelivery {
+                    id: r.try_get("id")?,
+                    webhook_id: r.try_get("webhook_id")?,
+                    event: r.try_get("event")?,
+                    payload: r.try_get("payload")?,
+                    attempts: r.try_get("attempts")?,
+                    created_at: r.try_get("created_at")?,
+                    created_ms: r.try_get("created_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_attempt(
+        &self,
+        delivery_id: &str,
+        a: &AttemptRecord,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO delivery_attempts (delivery_id, attempt, status_code, error, at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(delivery_id)
+        .bind(a.attempt)
+        .bind(a.status_code)
+        .bind(&a.error)
+        .bind(&a.at)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next_ms, next_at, delivered_at): (
+            &str,
+            Option<i64>,
+            Option<&str>,
+            Option<&str>,
+        ) = match outcome {
+            AttemptOutcome::Delivered { at } => ("delivered", None, None, Some(at)),
+            AttemptOutcome::Retry { next_ms, next_at } => {
+                ("pending", Some(*next_ms), Some(next_at), None)
+            }
+            AttemptOutcome::GiveUp { status } => (status, None, None, None),
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, last_status_code = ?, last_error = ?, \
+             next_attempt_ms = ?, next_attempt_at = ?, delivered_at = ?, claimed_until_ms = NULL WHERE id = ?",
+        )
+        .bind(status)
+        .bind(a.attempt)
+        .bind(a.status_code)
+        .bind(&a.error)
+        .bind(next_ms)
+        .bind(next_at)
+        .bind(delivered_at)
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -481,5 +702,95 @@ mod tests {
                 .as_deref(),
             Some("2026-01-02T00:00:00Z")
         );
+    }
+
+    #[tokio::test]
+    async fn deliveries_are_leased_once_and_released_by_an_attempt() {
+        let (_d, s) = store().await;
+        let hook = WebhookRecord {
+            id: "w1".into(),
+            name: "n".into(),
+            url: "https://example.com/".into(),
+            event_filter: vec!["webhook.test".into()],
+            created_at: "2026-01-01T00:00:00Z".into(),
+            secret: "s".into(),
+        };
+        s.insert_webhook(&hook).await.unwrap();
+        s.insert_delivery(&NewDelivery {
+            id: "d1".into(),
+            webhook_id: "w1".into(),
+            event: "webhook.test".into(),
+            payload: "{}".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            created_ms: 1_000,
+        })
+        .await
+        .unwrap();
+        let first = s.claim_deliveries(2_000, 60_000, 10).await.unwrap();
+        assert_eq!(first.len(), 1);
+        // Leased: nobody else gets it until the lease expires.
+        assert!(s
+            .claim_deliveries(2_001, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let again = s.claim_deliveries(62_000, 60_000, 10).await.unwrap();
+        assert_eq!(again.len(), 1, "an expired lease is claimed again");
+        let attempt = AttemptRecord {
+            attempt: 1,
+            status_code: Some(500),
+            error: None,
+            at: "2026-01-01T00:01:02Z".into(),
+        };
+        s.record_attempt(
+            "d1",
+            &attempt,
+            &AttemptOutcome::Retry {
+                next_ms: 70_000,
+                next_at: "2026-01-01T00:01:10Z".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(s
+            .claim_deliveries(69_999, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let due = s.claim_deliveries(70_000, 60_000, 10).await.unwrap();
+        assert_eq!(due[0].attempts, 1);
+        s.record_attempt(
+            "d1",
+            &AttemptRecord {
+                attempt: 2,
+                status_code: Some(200),
+                error: None,
+                at: "2026-01-01T00:01:10Z".into(),
+            },
+            &AttemptOutcome::Delivered {
+                at: "2026-01-01T00:01:10Z".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(s
+            .claim_deliveries(i64::MAX / 2, 1, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let list = s.list_deliveries("w1", 100).await.unwrap();
+        assert_eq!(list[0].status, "delivered");
+        assert_eq!(list[0].attempts, 2);
+        assert_eq!(
+            list[0]
+                .attempt_log
+                .iter()
+                .map(|a| a.status_code)
+                .collect::<Vec<_>>(),
+            vec![Some(500), Some(200)]
+        );
+        // Deleting the webhook deletes its deliveries.
+        assert!(s.delete_webhook("w1").await.unwrap());
+        assert!(s.list_deliveries("w1", 100).await.unwrap().is_empty());
     }
 }
