@@ -6,6 +6,7 @@ pub mod config;
 pub mod edge;
 pub mod events;
 pub mod http;
+pub mod ids;
 pub mod keys;
 pub mod last_used;
 pub mod logging;

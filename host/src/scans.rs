@@ -29,24 +29,6 @@ pub struct Scans {
     pub webhooks: Option<crate::webhooks::Webhooks>,
 }
 
-fn new_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    // UUID v4 layout, so clients that expect one are not surprised.
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 impl Scans {
     pub fn new(store: DynStore, bus: EventBus) -> Self {
         Scans {
@@ -80,7 +62,7 @@ impl Scans {
             })
             .collect();
         let record = ScanRecord {
-            id: new_id(),
+            id: crate::ids::uuid_v4(),
             target_path: target.display().to_string(),
             scan_types,
             status: "pending".into(),

@@ -64,24 +64,6 @@ fn rfc3339_of_ms(ms: i64) -> String {
         .unwrap_or_else(now_rfc3339)
 }
 
-/// A random id in the UUID v4 layout.
-pub fn new_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 /// A fresh signing secret: 32 CSPRNG bytes, hex.
 pub fn new_secret() -> String {
     use rand::RngCore;
@@ -284,7 +266,7 @@ impl Webhooks {
         data: &Value,
     ) -> Result<String, crate::store::StoreError> {
         let d = NewDelivery {
-            id: new_id(),
+            id: crate::ids::uuid_v4(),
             webhook_id: webhook_id.to_string(),
             event: event.to_string(),
             payload: data.to_string(),

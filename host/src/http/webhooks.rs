@@ -133,7 +133,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Respon
     let url = valid_url(m.get("url"), state.webhooks.allow_private).await?;
     let secret = webhooks::new_secret();
     let record = WebhookRecord {
-        id: webhooks::new_id(),
+        id: crate::ids::uuid_v4(),
         name,
         url,
         event_filter: filter,
