@@ -144,14 +144,6 @@ impl EventBus {
     pub fn forget(&self, scan_id: &str) {
         self.scans.lock().expect("bus lock").remove(scan_id);
     }
-
-    pub fn subscriber_count(&self, scan_id: &str) -> usize {
-        self.scans
-            .lock()
-            .expect("bus lock")
-            .get(scan_id)
-            .map_or(0, |c| c.tx.receiver_count())
-    }
 }
 
 impl Subscription {

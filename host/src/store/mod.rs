@@ -17,8 +17,6 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    #[error("policy refused or failed inside a transaction")]
-    Policy,
 }
 
 /// A stored key, as listed. Never holds the plaintext.

@@ -59,6 +59,19 @@ fn webhook(row: &sqlx::sqlite::SqliteRow) -> Result<WebhookRecord, StoreError> {
     })
 }
 
+/// A scan's status, read inside the caller's (write-locked) transaction.
+async fn scan_status(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT status FROM scans WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
         id: row.try_get("id")?,
@@ -292,11 +305,7 @@ impl Store for SqliteStore {
         u: ScanUpdate,
     ) -> Result<Transition, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(status) = sqlx::query_scalar::<_, String>("SELECT status FROM scans WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(status) = scan_status(&mut tx, id).await? else {
             return Ok(Transition::NotFound);
         };
         if !from.contains(&status.as_str()) {
@@ -371,11 +380,7 @@ impl Store for SqliteStore {
 
     async fn delete_scan(&self, id: &str, busy: &[&str]) -> Result<Transition, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(status) = sqlx::query_scalar::<_, String>("SELECT status FROM scans WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(status) = scan_status(&mut tx, id).await? else {
             return Ok(Transition::NotFound);
         };
         if busy.contains(&status.as_str()) {
