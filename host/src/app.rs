@@ -106,16 +106,7 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     };
     let store = store::open(&config.database_url).await?;
     startup_decision(&config, &store, policy.as_deref()).await?;
-    let interrupted = store
-        .fail_interrupted_scans(&crate::keys::now_rfc3339())
-        .await?;
-    if interrupted > 0 {
-        tracing::warn!(
-            scans = interrupted,
-            "scans interrupted by the last shutdown marked failed"
-        );
-    }
-
+    let cluster = crate::cluster::Cluster::start(store.clone()).await?;
     let event_secret = match &config.event_secret {
         Some(s) => SecretBox::new(Box::new(secrecy::ExposeSecret::expose_secret(s).clone())),
         None => {
@@ -134,10 +125,25 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     if config.webhook_allow_private {
         tracing::warn!("SECURESCAN_WEBHOOK_ALLOW_PRIVATE is on: webhooks may reach private and loopback addresses");
     }
-    let mut scans = crate::scans::Scans::new(store.clone(), crate::events::EventBus::default());
+    let (event_sink, event_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut scans = crate::scans::Scans::new(
+        store.clone(),
+        crate::events::EventBus::with_sink(event_sink),
+        cluster.clone(),
+    );
     scans.webhooks = Some(webhooks.clone());
     if let Some(secs) = config.event_retention_secs {
-        scans.retention = std::time::Duration::from_secs(secs);
+        scans.set_retention(std::time::Duration::from_secs(secs));
+    }
+    // With one process per database (SQLite) every unfinished scan was left
+    // by a previous run; with a shared database only those whose instance
+    // stopped renewing their lease.
+    let interrupted = scans.fail_interrupted(!store.shared()).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            scans = interrupted,
+            "scans interrupted by a stopped instance marked failed"
+        );
     }
     let state = AppState {
         config: config.clone(),
@@ -168,6 +174,13 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
         }
     }));
     let dispatcher = tokio::spawn(webhooks.run(stop_rx.clone()));
+    let event_writer = tokio::spawn(crate::event_log::writer(
+        store.clone(),
+        cluster.clone(),
+        event_rx,
+        stop_rx.clone(),
+    ));
+    let upkeep = tokio::spawn(state.scans.clone().maintain(stop_rx.clone()));
     axum::serve(
         listener,
         http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -180,8 +193,16 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     .await?;
     let _ = flusher.await;
     let _ = dispatcher.await;
+    let _ = event_writer.await;
+    let _ = upkeep.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves once `stop` says so (a guard-free future, so it can sit in a
+/// `select!` next to awaits).
+pub async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn shutdown_signal() {

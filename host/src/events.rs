@@ -6,10 +6,18 @@
 //! lock as publishing). A subscriber that falls behind the live channel is
 //! refilled from the buffer; only when the buffer no longer holds what it
 //! missed is it told so with a `resync` item — never silently skipped ahead.
+//!
+//! The bus is per process. Published events also go, in order, to a sink
+//! that persists them ([`crate::event_log`]); an instance streaming a scan it
+//! does not run feeds its bus from those rows with [`EventBus::ingest`],
+//! keeping the ids, so `Last-Event-ID` means the same on every instance.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
+
+/// Where published events are sent to be persisted, in publish order.
+pub type Sink = mpsc::UnboundedSender<(String, Arc<Event>)>;
 
 /// Events kept per scan for replay.
 pub const BUFFER: usize = 4096;
@@ -47,6 +55,7 @@ struct Channel {
 #[derive(Clone, Default)]
 pub struct EventBus {
     scans: Arc<Mutex<HashMap<String, Arc<Channel>>>>,
+    sink: Option<Sink>,
 }
 
 /// What a subscriber receives next.
@@ -69,6 +78,14 @@ pub struct Subscription {
 }
 
 impl EventBus {
+    /// A bus whose published events are also sent to `sink`.
+    pub fn with_sink(sink: Sink) -> Self {
+        EventBus {
+            scans: Arc::default(),
+            sink: Some(sink),
+        }
+    }
+
     fn channel(&self, scan_id: &str) -> Arc<Channel> {
         self.scans
             .lock()
@@ -104,9 +121,39 @@ impl EventBus {
         if inner.buffer.len() > BUFFER {
             inner.buffer.pop_front();
         }
+        if let Some(sink) = &self.sink {
+            // Under the channel lock, so the sink sees this scan's order.
+            let _ = sink.send((scan_id.to_string(), ev.clone()));
+        }
         // No receiver is fine: the buffer keeps it for later subscribers.
         let _ = ch.tx.send(ev.clone());
         ev.id
+    }
+
+    /// Adds an event read back from the store, keeping its id. Events at or
+    /// before the last one held are ignored (already here). Not sent to the
+    /// sink: it came from there.
+    pub fn ingest(&self, scan_id: &str, ev: Event) {
+        let ch = self.channel(scan_id);
+        let mut inner = ch.inner.lock().expect("channel lock");
+        if ev.id < inner.next_id {
+            return;
+        }
+        inner.next_id = ev.id + 1;
+        let ev = Arc::new(ev);
+        if ev.is_terminal() && inner.terminal.is_none() {
+            inner.terminal = Some(ev.id);
+        }
+        inner.buffer.push_back(ev.clone());
+        if inner.buffer.len() > BUFFER {
+            inner.buffer.pop_front();
+        }
+        let _ = ch.tx.send(ev);
+    }
+
+    /// True when this process holds a channel for the scan.
+    pub fn has(&self, scan_id: &str) -> bool {
+        self.scans.lock().expect("bus lock").contains_key(scan_id)
     }
 
     /// Opens the channel of a scan that will publish (so a subscriber that
@@ -266,6 +313,45 @@ mod tests {
             b2.publish("s", "scan.start", &json!({}));
         });
         assert_eq!(ids(&[sub.next().await.unwrap()]), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn ingested_events_keep_their_ids_and_skip_duplicates() {
+        let bus = EventBus::default();
+        let ev = |id: u64, name: &str| Event {
+            id,
+            name: name.into(),
+            data: "{}".into(),
+        };
+        bus.ingest("s", ev(1, "scan.start"));
+        bus.ingest("s", ev(1, "scan.start"));
+        bus.ingest("s", ev(2, "scan.progress"));
+        let mut sub = bus.subscribe("s", 1).unwrap();
+        bus.ingest("s", ev(3, "scan.complete"));
+        assert_eq!(ids(&[sub.next().await.unwrap()]), vec![2]);
+        assert_eq!(ids(&[sub.next().await.unwrap()]), vec![3]);
+        assert_eq!(sub.next().await, None, "ends after the terminal event");
+    }
+
+    #[tokio::test]
+    async fn published_events_reach_the_sink_in_order() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let bus = EventBus::with_sink(tx);
+        bus.publish("a", "scan.start", &json!({}));
+        bus.publish("b", "scan.start", &json!({}));
+        bus.publish("a", "scan.complete", &json!({}));
+        let mut got = Vec::new();
+        while let Ok((scan, ev)) = rx.try_recv() {
+            got.push((scan, ev.id, ev.name.clone()));
+        }
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_string(), 1, "scan.start".to_string()),
+                ("b".to_string(), 1, "scan.start".to_string()),
+                ("a".to_string(), 2, "scan.complete".to_string()),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -2,8 +2,10 @@
 //! crate fetches facts and carries out effects.
 
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod edge;
+pub mod event_log;
 pub mod events;
 pub mod http;
 pub mod ids;

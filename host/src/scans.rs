@@ -1,7 +1,10 @@
 //! Scans: creation, the background run of the built-in scanner, cancel, and
 //! the progress events they publish.
 
+use crate::cluster::Cluster;
+use crate::event_log::Feeds;
 use crate::events::EventBus;
+use crate::store::Signal;
 use crate::keys::now_rfc3339;
 use crate::policy::PolicyBuild;
 use crate::scanner::{self, Finding, ScanEvent, ScanLimits, ScanOutcome};
@@ -17,10 +20,28 @@ use std::time::Duration;
 pub const KNOWN_TYPES: &[&str] = &["code", "dependency", "iac", "baseline", "dast", "network"];
 pub const BUSY: &[&str] = &["pending", "running"];
 
+/// A running scan's lease: renewed every [`RENEW`] by its instance; a scan
+/// whose lease ran out is failed by whichever instance sweeps first.
+pub const LEASE_MS: i64 = 30_000;
+const RENEW: Duration = Duration::from_secs(5);
+const SWEEP: Duration = Duration::from_secs(10);
+const PURGE: Duration = Duration::from_secs(60);
+
+fn now_ms() -> i64 {
+    crate::webhooks::now_ms()
+}
+
+fn cancel_signal(id: &str) -> String {
+    format!("cancel:{id}")
+}
+
 #[derive(Clone)]
 pub struct Scans {
     store: DynStore,
     bus: EventBus,
+    cluster: Cluster,
+    /// Feeds the bus from the table for scans run by other instances.
+    pub feeds: Feeds,
     cancels: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     /// How long a finished scan's events stay replayable.
     pub retention: Duration,
@@ -30,10 +51,12 @@ pub struct Scans {
 }
 
 impl Scans {
-    pub fn new(store: DynStore, bus: EventBus) -> Self {
+    pub fn new(store: DynStore, bus: EventBus, cluster: Cluster) -> Self {
         Scans {
+            feeds: Feeds::new(store.clone(), bus.clone(), cluster.clone()),
             store,
             bus,
+            cluster,
             cancels: Arc::default(),
             retention: Duration::from_secs(300),
             limits: ScanLimits::default(),
@@ -43,6 +66,26 @@ impl Scans {
 
     pub fn bus(&self) -> &EventBus {
         &self.bus
+    }
+
+    /// How long finished scans' events stay replayable (memory and table).
+    pub fn set_retention(&mut self, keep: Duration) {
+        self.retention = keep;
+        self.feeds.retention = keep;
+    }
+
+    /// True when a scan finished longer ago than the retention time: its
+    /// events are gone (or going), a stream gets a synthesized end.
+    pub fn events_expired(&self, scan: &ScanRecord) -> bool {
+        if BUSY.contains(&scan.status.as_str()) {
+            return false;
+        }
+        let Some(done) = scan.completed_at.as_deref().and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        }) else {
+            return true;
+        };
+        time::OffsetDateTime::now_utc() - done >= self.retention
     }
 
     /// Records a scan (status `pending`) and starts it in the background.
@@ -77,7 +120,11 @@ impl Scans {
         // The channel exists before anyone can learn the scan id, so a
         // subscriber that is quicker than the first event waits for it.
         self.bus.open(&record.id);
-        if let Err(e) = self.store.insert_scan(&record, created_by).await {
+        if let Err(e) = self
+            .store
+            .insert_scan(&record, created_by, now_ms() + LEASE_MS)
+            .await
+        {
             self.bus.forget(&record.id);
             return Err(e);
         }
@@ -107,12 +154,108 @@ impl Scans {
                 },
             )
             .await?;
-        if t == Transition::Done {
-            if let Some(flag) = self.cancels.lock().expect("cancel lock").get(id) {
-                flag.store(true, Ordering::Relaxed);
-            }
+        if t == Transition::Done && !self.stop_local(id) {
+            // Running on another instance: tell it. (Its lease renewal would
+            // notice within a few seconds anyway.)
+            self.cluster.send(cancel_signal(id)).await;
         }
         Ok(t)
+    }
+
+    /// Raises the cancel flag of a scan this instance runs.
+    fn stop_local(&self, id: &str) -> bool {
+        match self.cancels.lock().expect("cancel lock").get(id) {
+            Some(flag) => {
+                flag.store(true, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fails scans whose instance is gone (lease ran out; with `everything`,
+    /// every pending/running scan: a single-process store at startup) and
+    /// closes their event streams with a `scan.failed` event.
+    pub async fn fail_interrupted(&self, everything: bool) -> Result<usize, crate::store::StoreError> {
+        let now = if everything { i64::MAX } else { now_ms() };
+        let ids = self
+            .store
+            .fail_interrupted_scans(&now_rfc3339(), now)
+            .await?;
+        for id in &ids {
+            let data = json!({ "scan_id": id, "error": "Interrupted: the instance running it stopped" });
+            match self
+                .store
+                .append_event_next(id, "scan.failed", &data.to_string())
+                .await
+            {
+                Ok(_) => self.cluster.send(crate::event_log::signal_for(id)).await,
+                Err(e) => tracing::warn!(scan_id = %id, error = %e, "cannot close the events of an interrupted scan"),
+            }
+            self.notify_webhooks(id, "scan.failed").await;
+        }
+        Ok(ids.len())
+    }
+
+    /// Background upkeep until `stop`: renews the leases of the scans run
+    /// here (and stops those cancelled elsewhere), fails scans whose
+    /// instance is gone, purges old events, and obeys cancel signals.
+    pub async fn maintain(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut signals = self.cluster.subscribe();
+        let mut renew = tokio::time::interval(RENEW);
+        let mut sweep = tokio::time::interval(SWEEP);
+        let mut purge = tokio::time::interval(PURGE);
+        loop {
+            tokio::select! {
+                _ = crate::app::stopped(&mut stop) => return,
+                _ = renew.tick() => self.renew().await,
+                _ = sweep.tick() => {
+                    if let Err(e) = self.fail_interrupted(false).await {
+                        tracing::warn!(error = %e, "cannot sweep interrupted scans");
+                    }
+                }
+                _ = purge.tick() => {
+                    let cutoff = time::OffsetDateTime::now_utc() - self.retention;
+                    let cutoff = cutoff
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    if let Err(e) = self.store.purge_events(&cutoff).await {
+                        tracing::warn!(error = %e, "cannot purge old scan events");
+                    }
+                }
+                s = signals.recv() => match s {
+                    Some(Signal::Message(m)) => {
+                        if let Some(id) = m.strip_prefix("cancel:") {
+                            self.stop_local(id);
+                        }
+                    }
+                    Some(Signal::Reconnected) => self.renew().await,
+                    None => return,
+                },
+            }
+        }
+    }
+
+    async fn renew(&self) {
+        let ids: Vec<String> = self
+            .cancels
+            .lock()
+            .expect("cancel lock")
+            .keys()
+            .cloned()
+            .collect();
+        match self
+            .store
+            .renew_scan_leases(&ids, now_ms() + LEASE_MS)
+            .await
+        {
+            Ok(gone) => {
+                for id in gone {
+                    self.stop_local(&id);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot renew scan leases"),
+        }
     }
 
     fn finish(&self, id: &str, name: &str, data: serde_json::Value) {

@@ -13,6 +13,8 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod pg;
+
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
@@ -216,6 +218,14 @@ impl Prepared {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
         Prepared { dir, db_url }
+    }
+
+    /// A server directory (logs, cwd) on the given database URL.
+    pub fn on(db_url: &str) -> Prepared {
+        Prepared {
+            dir: tempfile::tempdir().expect("tempdir"),
+            db_url: db_url.to_string(),
+        }
     }
 
     /// `securescan <args>` against this database (extra env added).

@@ -235,10 +235,10 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    if crate::scans::BUSY.contains(&scan.status.as_str()) {
-        // Pending or running in this process: its channel is open already;
-        // this only guards the gap between the record and the channel.
-        state.scans.bus().open(&id);
+    if !state.scans.bus().has(&id) && !state.scans.events_expired(&scan) {
+        // Run by another instance, or finished here and dropped from
+        // memory: the bus is fed from the stored events.
+        state.scans.feeds.follow(&id);
     }
     let mut shutdown = state.shutdown.clone();
     let sid = id.clone();
@@ -281,21 +281,9 @@ pub async fn events(
                 // The buffer is gone (finished long ago, or from a previous
                 // process): one synthesized terminal event from the record.
                 let _ = shutdown.borrow_and_update();
-                let name = match scan.status.as_str() {
-                    "completed" => "scan.complete",
-                    "cancelled" => "scan.cancelled",
-                    _ => "scan.failed",
-                };
-                debug_assert!(TERMINAL.contains(&name));
-                let ev = SseEvent::default().event(name).data(
-                    serde_json::json!({
-                        "scan_id": scan.id,
-                        "status": scan.status,
-                        "findings": scan.findings_count,
-                        "synthesized": true,
-                    })
-                    .to_string(),
-                );
+                let synth = crate::event_log::synthesized_terminal(&scan, 0);
+                debug_assert!(TERMINAL.contains(&synth.name.as_str()));
+                let ev = SseEvent::default().event(synth.name).data(synth.data);
                 Box::pin(futures::stream::once(async move { Ok(ev) }))
             }
         };

@@ -1,8 +1,12 @@
 //! Storage behind one trait, so the server does not care which database holds
-//! the keys. SQLite (embedded, the default) lives in [`sqlite`].
+//! the keys. SQLite (embedded, the default) lives in [`sqlite`]; PostgreSQL
+//! (several instances on one database) in [`postgres`]. Both pass the same
+//! contract suite (`tests/store_contract.rs`).
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -13,7 +17,7 @@ use std::sync::Arc;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("unsupported database url (expected sqlite://...)")]
+    #[error("unsupported database url (expected sqlite://... or postgres://...)")]
     UnsupportedUrl,
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -203,8 +207,31 @@ pub struct Counts {
     pub unrevoked_admins: u32,
 }
 
+/// One persisted progress event of a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Dense per scan: 1, 2, 3...
+    pub id: u64,
+    pub name: String,
+    /// Compact JSON.
+    pub data: String,
+}
+
+/// A wake-up sent by some instance (this one included). Signals are hints
+/// that something changed; the tables always hold the truth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Message(String),
+    /// The listening connection was lost and is back: anything may have
+    /// been missed meanwhile, so listeners re-read what they follow.
+    Reconnected,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// True when several instances may share this database (PostgreSQL):
+    /// a busy scan may then belong to another live instance.
+    fn shared(&self) -> bool;
     async fn insert_key(&self, key: NewKey) -> Result<KeyRecord, StoreError>;
     async fn get_key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
     async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError>;
@@ -223,7 +250,13 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_last_used(&self, updates: &[(String, String)]) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 
-    async fn insert_scan(&self, scan: &ScanRecord, created_by: &str) -> Result<(), StoreError>;
+    /// Records a new scan, leased by this instance until `lease_until_ms`.
+    async fn insert_scan(
+        &self,
+        scan: &ScanRecord,
+        created_by: &str,
+        lease_until_ms: i64,
+    ) -> Result<(), StoreError>;
     async fn get_scan(&self, id: &str) -> Result<Option<ScanRecord>, StoreError>;
     async fn list_scans(&self, limit: u32) -> Result<Vec<ScanRecord>, StoreError>;
     /// Moves a scan from one of `from` to `to`, setting the given fields.
@@ -243,8 +276,42 @@ pub trait Store: Send + Sync + 'static {
     async fn list_findings(&self, scan_id: &str) -> Result<Vec<FindingRecord>, StoreError>;
     /// Deletes a scan unless it is in one of `busy`.
     async fn delete_scan(&self, id: &str, busy: &[&str]) -> Result<Transition, StoreError>;
-    /// Marks scans left pending/running by a previous process as failed.
-    async fn fail_interrupted_scans(&self, at: &str) -> Result<u64, StoreError>;
+    /// Marks pending/running scans whose lease ended before `now_ms` as
+    /// failed (their instance is gone); returns their ids.
+    async fn fail_interrupted_scans(&self, at: &str, now_ms: i64)
+        -> Result<Vec<String>, StoreError>;
+    /// Extends the lease of scans this instance runs. Returns those of
+    /// `ids` that are no longer pending/running (cancelled elsewhere).
+    async fn renew_scan_leases(
+        &self,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Persists events of a scan (idempotent: an id already there is kept).
+    async fn append_events(&self, scan_id: &str, events: &[StoredEvent])
+        -> Result<(), StoreError>;
+    /// Appends one event after the last stored one; returns its id. For an
+    /// instance closing a scan it did not run (its runner died).
+    async fn append_event_next(
+        &self,
+        scan_id: &str,
+        name: &str,
+        data: &str,
+    ) -> Result<u64, StoreError>;
+    /// Up to `limit` events of a scan with id > `after`, in id order.
+    async fn events_after(
+        &self,
+        scan_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Deletes the events of scans completed before `completed_before`.
+    async fn purge_events(&self, completed_before: &str) -> Result<u64, StoreError>;
+    /// Sends a signal to every instance listening on this database.
+    async fn signal(&self, payload: &str) -> Result<(), StoreError>;
+    /// Signals from every instance, or `None` when the database has no
+    /// notification channel (SQLite: one process, signals stay in-process).
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Signal>>, StoreError>;
     async fn insert_webhook(&self, hook: &WebhookRecord) -> Result<(), StoreError>;
     async fn get_webhook(&self, id: &str) -> Result<Option<WebhookRecord>, StoreError>;
     async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, StoreError>;
@@ -293,6 +360,8 @@ pub type DynStore = Arc<dyn Store>;
 pub async fn open(url: &str) -> Result<DynStore, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

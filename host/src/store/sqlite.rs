@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../../migrations/sqlite/0003_webhooks.sql"),
     ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_scan_events.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -70,6 +74,11 @@ async fn scan_status(
             .fetch_optional(&mut **tx)
             .await?,
     )
+}
+
+/// Event ids are u64 in the API and i64 in SQL.
+pub(super) fn event_id(id: u64) -> Result<i64, StoreError> {
+    i64::try_from(id).map_err(|_| StoreError::Corrupt(format!("event id {id} out of range")))
 }
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
@@ -131,6 +140,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn shared(&self) -> bool {
+        false
+    }
+
     async fn insert_key(&self, key: NewKey) -> Result<KeyRecord, StoreError> {
         sqlx::query(
             "INSERT INTO api_keys (id, name, prefix, key_hash, scopes, is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -262,9 +275,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_scan(&self, s: &ScanRecord, created_by: &str) -> Result<(), StoreError> {
+    async fn insert_scan(
+        &self,
+        s: &ScanRecord,
+        created_by: &str,
+        lease_until_ms: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO scans (id, target_path, scan_types, status, created_at, skipped, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO scans (id, target_path, scan_types, status, created_at, skipped, created_by, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id)
         .bind(&s.target_path)
@@ -273,6 +291,7 @@ impl Store for SqliteStore {
         .bind(&s.created_at)
         .bind(serde_json::to_string(&s.skipped).expect("serializes"))
         .bind(created_by)
+        .bind(lease_until_ms)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -386,10 +405,12 @@ impl Store for SqliteStore {
         if busy.contains(&status.as_str()) {
             return Ok(Transition::Refused(status));
         }
-        sqlx::query("DELETE FROM findings WHERE scan_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["findings", "scan_events"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE scan_id = ?"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM scans WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -398,14 +419,133 @@ impl Store for SqliteStore {
         Ok(Transition::Done)
     }
 
-    async fn fail_interrupted_scans(&self, at: &str) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "UPDATE scans SET status = 'failed', completed_at = ?, error = 'Interrupted by a server restart' WHERE status IN ('pending', 'running')",
+    async fn fail_interrupted_scans(
+        &self,
+        at: &str,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let ids = sqlx::query_scalar::<_, String>(
+            "UPDATE scans SET status = 'failed', completed_at = ?, error = 'Interrupted: the instance running it stopped' \
+             WHERE status IN ('pending', 'running') AND (lease_until_ms IS NULL OR lease_until_ms < ?) RETURNING id",
         )
         .bind(at)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+
+    async fn renew_scan_leases(
+        &self,
+        ids: &[String],
+        until_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut gone = Vec::new();
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            let r = sqlx::query(
+                "UPDATE scans SET lease_until_ms = ? WHERE id = ? AND status IN ('pending', 'running')",
+            )
+            .bind(until_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                gone.push(id.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    async fn append_events(
+        &self,
+        scan_id: &str,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            sqlx::query(
+                "INSERT OR IGNORE INTO scan_events (scan_id, id, name, data) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM scans WHERE id = ?)",
+            )
+            .bind(scan_id)
+            .bind(event_id(e.id)?)
+            .bind(&e.name)
+            .bind(&e.data)
+            .bind(scan_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_event_next(
+        &self,
+        scan_id: &str,
+        name: &str,
+        data: &str,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM scan_events WHERE scan_id = ?",
+        )
+        .bind(scan_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO scan_events (scan_id, id, name, data) VALUES (?, ?, ?, ?)")
+            .bind(scan_id)
+            .bind(id)
+            .bind(name)
+            .bind(data)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id as u64)
+    }
+
+    async fn events_after(
+        &self,
+        scan_id: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, data FROM scan_events WHERE scan_id = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(scan_id)
+        .bind(event_id(after)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredEvent {
+                    id: r.try_get::<i64, _>("id")? as u64,
+                    name: r.try_get("name")?,
+                    data: r.try_get("data")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_events(&self, completed_before: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM scan_events WHERE scan_id IN (SELECT id FROM scans WHERE completed_at IS NOT NULL AND completed_at < ?)",
+        )
+        .bind(completed_before)
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())
+    }
+
+    async fn signal(&self, _payload: &str) -> Result<(), StoreError> {
+        // One process per SQLite file: the caller delivers signals itself.
+        Ok(())
+    }
+
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Signal>>, StoreError> {
+        Ok(None)
     }
 
     async fn insert_webhook(&self, h: &WebhookRecord) -> Result<(), StoreError> {
@@ -610,192 +750,5 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
-        let s = SqliteStore::open(&url).await.unwrap();
-        (dir, s)
-    }
-
-    fn key(id: &str, scopes: &[&str]) -> NewKey {
-        NewKey {
-            id: id.into(),
-            name: format!("k-{id}"),
-            prefix: format!("ssk_{id}"),
-            key_hash: "v1$x$y".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            created_at: "2026-01-01T00:00:00Z".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn insert_get_list_count() {
-        let (_d, s) = store().await;
-        s.insert_key(key("A", &["admin"])).await.unwrap();
-        s.insert_key(key("B", &["read"])).await.unwrap();
-        assert_eq!(s.get_key("A").await.unwrap().unwrap().scopes, vec!["admin"]);
-        assert!(s.get_key("Z").await.unwrap().is_none());
-        assert_eq!(s.list_keys().await.unwrap().len(), 2);
-        assert_eq!(
-            s.counts().await.unwrap(),
-            Counts {
-                unrevoked: 2,
-                unrevoked_admins: 1
-            }
-        );
-        assert!(s.any_unrevoked().await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn migrations_are_idempotent() {
-        let (d, _s) = store().await;
-        let url = format!("sqlite://{}/t.db?mode=rwc", d.path().display());
-        SqliteStore::open(&url).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn revoke_outcomes() {
-        let (_d, s) = store().await;
-        s.insert_key(key("A", &["admin"])).await.unwrap();
-        let allow = |_: &RevokeCheck| Ok(());
-        assert!(matches!(
-            s.revoke_key("nope", "t", &allow).await.unwrap(),
-            RevokeOutcome::NotFound
-        ));
-        let seen = std::sync::Mutex::new(None);
-        let record = |c: &RevokeCheck| {
-            *seen.lock().unwrap() = Some(c.clone());
-            Ok(())
-        };
-        assert!(matches!(
-            s.revoke_key("A", "t", &record).await.unwrap(),
-            RevokeOutcome::Revoked
-        ));
-        let c = seen.lock().unwrap().clone().unwrap();
-        assert_eq!(c.other_admin_keys, 0);
-        assert_eq!(c.target_scopes, vec!["admin"]);
-        assert!(matches!(
-            s.revoke_key("A", "t", &allow).await.unwrap(),
-            RevokeOutcome::AlreadyRevoked
-        ));
-        assert!(!s.any_unrevoked().await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn last_used_never_moves_back() {
-        let (_d, s) = store().await;
-        s.insert_key(key("A", &["read"])).await.unwrap();
-        s.touch_last_used(&[("A".into(), "2026-01-02T00:00:00Z".into())])
-            .await
-            .unwrap();
-        s.touch_last_used(&[("A".into(), "2026-01-01T00:00:00Z".into())])
-            .await
-            .unwrap();
-        assert_eq!(
-            s.get_key("A")
-                .await
-                .unwrap()
-                .unwrap()
-                .last_used_at
-                .as_deref(),
-            Some("2026-01-02T00:00:00Z")
-        );
-    }
-
-    #[tokio::test]
-    async fn deliveries_are_leased_once_and_released_by_an_attempt() {
-        let (_d, s) = store().await;
-        let hook = WebhookRecord {
-            id: "w1".into(),
-            name: "n".into(),
-            url: "https://example.com/".into(),
-            event_filter: vec!["webhook.test".into()],
-            created_at: "2026-01-01T00:00:00Z".into(),
-            secret: "s".into(),
-        };
-        s.insert_webhook(&hook).await.unwrap();
-        s.insert_delivery(&NewDelivery {
-            id: "d1".into(),
-            webhook_id: "w1".into(),
-            event: "webhook.test".into(),
-            payload: "{}".into(),
-            created_at: "2026-01-01T00:00:00Z".into(),
-            created_ms: 1_000,
-        })
-        .await
-        .unwrap();
-        let first = s.claim_deliveries(2_000, 60_000, 10).await.unwrap();
-        assert_eq!(first.len(), 1);
-        // Leased: nobody else gets it until the lease expires.
-        assert!(s
-            .claim_deliveries(2_001, 60_000, 10)
-            .await
-            .unwrap()
-            .is_empty());
-        let again = s.claim_deliveries(62_000, 60_000, 10).await.unwrap();
-        assert_eq!(again.len(), 1, "an expired lease is claimed again");
-        let attempt = AttemptRecord {
-            attempt: 1,
-            status_code: Some(500),
-            error: None,
-            at: "2026-01-01T00:01:02Z".into(),
-        };
-        s.record_attempt(
-            "d1",
-            &attempt,
-            &AttemptOutcome::Retry {
-                next_ms: 70_000,
-                next_at: "2026-01-01T00:01:10Z".into(),
-            },
-        )
-        .await
-        .unwrap();
-        assert!(s
-            .claim_deliveries(69_999, 60_000, 10)
-            .await
-            .unwrap()
-            .is_empty());
-        let due = s.claim_deliveries(70_000, 60_000, 10).await.unwrap();
-        assert_eq!(due[0].attempts, 1);
-        s.record_attempt(
-            "d1",
-            &AttemptRecord {
-                attempt: 2,
-                status_code: Some(200),
-                error: None,
-                at: "2026-01-01T00:01:10Z".into(),
-            },
-            &AttemptOutcome::Delivered {
-                at: "2026-01-01T00:01:10Z".into(),
-            },
-        )
-        .await
-        .unwrap();
-        assert!(s
-            .claim_deliveries(i64::MAX / 2, 1, 10)
-            .await
-            .unwrap()
-            .is_empty());
-        let list = s.list_deliveries("w1", 100).await.unwrap();
-        assert_eq!(list[0].status, "delivered");
-        assert_eq!(list[0].attempts, 2);
-        assert_eq!(
-            list[0]
-                .attempt_log
-                .iter()
-                .map(|a| a.status_code)
-                .collect::<Vec<_>>(),
-            vec![Some(500), Some(200)]
-        );
-        // Deleting the webhook deletes its deliveries.
-        assert!(s.delete_webhook("w1").await.unwrap());
-        assert!(s.list_deliveries("w1", 100).await.unwrap().is_empty());
     }
 }
