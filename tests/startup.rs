@@ -497,3 +497,28 @@ async fn policy_path_with_a_valid_build_is_loaded_and_decides() {
     )
     .await;
 }
+
+#[test]
+fn scan_lease_out_of_range_exits_2() {
+    for value in ["1", "abc", "-5", "90000"] {
+        let prepared = Prepared::new();
+        let out = serve_until_exit(&prepared, &[("SECURESCAN_SCAN_LEASE_SECS", value)]);
+        assert_exit_2(
+            &out,
+            "SECURESCAN_SCAN_LEASE_SECS",
+            &format!("SECURESCAN_SCAN_LEASE_SECS={value}"),
+        );
+    }
+}
+
+#[test]
+fn unsupported_database_url_exits_with_a_clear_message() {
+    let prepared = Prepared::on("mysql://127.0.0.1/test");
+    let out = serve_until_exit(&prepared, &[]);
+    let text = output_text(&out);
+    assert!(!out.status.success(), "must not serve: {text}");
+    assert!(
+        text.contains("unsupported database url (expected sqlite://... or postgres://...)"),
+        "{text}"
+    );
+}

@@ -55,6 +55,7 @@ const CASES: &[(&str, Case)] = cases![
     deliveries_are_leased_once_and_released_by_an_attempt,
     deliveries_are_claimed_once_by_competing_dispatchers,
     signals_reach_other_handles,
+    buckets_update_atomically_across_handles,
 ];
 
 fn main() {
@@ -74,8 +75,10 @@ fn main() {
             run(case, Backend::Sqlite)
         }));
         trials.push(
-            Trial::test(format!("postgres::{name}"), move || run(case, Backend::Postgres))
-                .with_ignored_flag(pg_skip.is_some()),
+            Trial::test(format!("postgres::{name}"), move || {
+                run(case, Backend::Postgres)
+            })
+            .with_ignored_flag(pg_skip.is_some()),
         );
     }
     libtest_mimic::run(&args, trials).exit();
@@ -189,7 +192,13 @@ async fn keys_insert_get_list_count(c: Ctx) {
     s.insert_key(key("B", &["read"])).await.unwrap();
     assert_eq!(s.get_key("A").await.unwrap().unwrap().scopes, vec!["admin"]);
     assert!(s.get_key("Z").await.unwrap().is_none());
-    let ids: Vec<String> = s.list_keys().await.unwrap().into_iter().map(|k| k.id).collect();
+    let ids: Vec<String> = s
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
     assert_eq!(ids, vec!["A", "B"]);
     assert_eq!(
         s.counts().await.unwrap(),
@@ -199,7 +208,10 @@ async fn keys_insert_get_list_count(c: Ctx) {
         }
     );
     assert!(s.any_unrevoked().await.unwrap());
-    assert!(s.insert_key(key("A", &["read"])).await.is_err(), "ids are unique");
+    assert!(
+        s.insert_key(key("A", &["read"])).await.is_err(),
+        "ids are unique"
+    );
     s.ping().await.unwrap();
 }
 
@@ -231,7 +243,9 @@ async fn revoke_outcomes(c: Ctx) {
         Ok(())
     };
     assert!(matches!(
-        s.revoke_key("A", "2026-02-02T00:00:00Z", &record).await.unwrap(),
+        s.revoke_key("A", "2026-02-02T00:00:00Z", &record)
+            .await
+            .unwrap(),
         RevokeOutcome::Revoked
     ));
     let c = seen.lock().unwrap().clone().unwrap();
@@ -313,7 +327,13 @@ async fn scans_lifecycle(c: Ctx) {
     s.insert_scan(&scan("s2", "2026-01-01T00:00:02Z"), "k", 1)
         .await
         .unwrap();
-    let listed: Vec<String> = s.list_scans(10).await.unwrap().into_iter().map(|r| r.id).collect();
+    let listed: Vec<String> = s
+        .list_scans(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(listed, vec!["s2", "s1"], "newest first");
     assert_eq!(s.list_scans(1).await.unwrap().len(), 1);
     let started = ScanUpdate {
@@ -321,9 +341,15 @@ async fn scans_lifecycle(c: Ctx) {
         ..Default::default()
     };
     assert_eq!(
-        s.transition_scan("s1", &["pending"], "running", "2026-01-01T00:01:00Z", started.clone())
-            .await
-            .unwrap(),
+        s.transition_scan(
+            "s1",
+            &["pending"],
+            "running",
+            "2026-01-01T00:01:00Z",
+            started.clone()
+        )
+        .await
+        .unwrap(),
         Transition::Done
     );
     assert_eq!(
@@ -397,7 +423,10 @@ async fn findings_keep_their_order(c: Ctx) {
         .await
         .unwrap();
     s.delete_scan("s1", &["pending"]).await.unwrap();
-    assert!(s.list_findings("s1").await.unwrap().is_empty(), "deleted with the scan");
+    assert!(
+        s.list_findings("s1").await.unwrap().is_empty(),
+        "deleted with the scan"
+    );
 }
 
 async fn interrupted_scans_and_leases(c: Ctx) {
@@ -411,20 +440,35 @@ async fn interrupted_scans_and_leases(c: Ctx) {
     s.insert_scan(&scan("done", "2026-01-01T00:00:03Z"), "k", 1_000)
         .await
         .unwrap();
-    s.transition_scan("done", &["pending"], "completed", "t", ScanUpdate::default())
+    s.transition_scan(
+        "done",
+        &["pending"],
+        "completed",
+        "t",
+        ScanUpdate::default(),
+    )
+    .await
+    .unwrap();
+    // At 2 000 ms only the expired lease counts as a lost instance.
+    let failed = s
+        .fail_interrupted_scans("2026-01-01T01:00:00Z", 2_000)
         .await
         .unwrap();
-    // At 2 000 ms only the expired lease counts as a lost instance.
-    let failed = s.fail_interrupted_scans("2026-01-01T01:00:00Z", 2_000).await.unwrap();
     assert_eq!(failed, vec!["expired".to_string()]);
     let r = s.get_scan("expired").await.unwrap().unwrap();
     assert_eq!(r.status, "failed");
     assert!(r.error.unwrap().contains("Interrupted"));
     assert_eq!(s.get_scan("live").await.unwrap().unwrap().status, "pending");
     // Renewing: a scan no longer busy (cancelled elsewhere) is reported.
-    s.transition_scan("live", &["pending"], "cancelled", "t", ScanUpdate::default())
-        .await
-        .unwrap();
+    s.transition_scan(
+        "live",
+        &["pending"],
+        "cancelled",
+        "t",
+        ScanUpdate::default(),
+    )
+    .await
+    .unwrap();
     s.insert_scan(&scan("runs", "2026-01-01T00:00:04Z"), "k", 1_000)
         .await
         .unwrap();
@@ -435,7 +479,11 @@ async fn interrupted_scans_and_leases(c: Ctx) {
     assert_eq!(gone, vec!["live".to_string(), "missing".to_string()]);
     assert!(s.renew_scan_leases(&[], 10_000).await.unwrap().is_empty());
     // Renewed until 10 000: not failed at 9 000, failed at 10 001.
-    assert!(s.fail_interrupted_scans("t", 9_000).await.unwrap().is_empty());
+    assert!(s
+        .fail_interrupted_scans("t", 9_000)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         s.fail_interrupted_scans("t", 10_001).await.unwrap(),
         vec!["runs".to_string()]
@@ -472,14 +520,21 @@ async fn events_append_read_and_purge(c: Ctx) {
     assert!(s.events_after("s2", 0, 100).await.unwrap().is_empty());
     // Closing a scan from another instance: the next id after the last.
     assert_eq!(
-        s.append_event_next("s1", "scan.failed", "{}").await.unwrap(),
+        s.append_event_next("s1", "scan.failed", "{}")
+            .await
+            .unwrap(),
         6
     );
     assert_eq!(
-        s.append_event_next("s2", "scan.failed", "{}").await.unwrap(),
+        s.append_event_next("s2", "scan.failed", "{}")
+            .await
+            .unwrap(),
         1
     );
-    assert_eq!(s.events_after("s1", 5, 100).await.unwrap()[0].name, "scan.failed");
+    assert_eq!(
+        s.events_after("s1", 5, 100).await.unwrap()[0].name,
+        "scan.failed"
+    );
     // Purge: only scans completed before the cutoff lose their events.
     s.transition_scan(
         "s1",
@@ -504,7 +559,9 @@ async fn events_of_a_deleted_scan_are_dropped(c: Ctx) {
     s.insert_scan(&scan("s1", "2026-01-01T00:00:01Z"), "k", 1)
         .await
         .unwrap();
-    s.append_events("s1", &[event(1, "scan.start")]).await.unwrap();
+    s.append_events("s1", &[event(1, "scan.start")])
+        .await
+        .unwrap();
     s.transition_scan("s1", &["pending"], "cancelled", "t", ScanUpdate::default())
         .await
         .unwrap();
@@ -544,11 +601,17 @@ async fn webhooks_crud(c: Ctx) {
 async fn deliveries_are_leased_once_and_released_by_an_attempt(c: Ctx) {
     let s = c.store;
     s.insert_webhook(&hook("w1")).await.unwrap();
-    s.insert_delivery(&delivery("d1", "w1", 1_000)).await.unwrap();
+    s.insert_delivery(&delivery("d1", "w1", 1_000))
+        .await
+        .unwrap();
     let first = s.claim_deliveries(2_000, 60_000, 10).await.unwrap();
     assert_eq!(first.len(), 1);
     // Leased: nobody else gets it until the lease expires.
-    assert!(s.claim_deliveries(2_001, 60_000, 10).await.unwrap().is_empty());
+    assert!(s
+        .claim_deliveries(2_001, 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let again = s.claim_deliveries(62_000, 60_000, 10).await.unwrap();
     assert_eq!(again.len(), 1, "an expired lease is claimed again");
     let attempt = AttemptRecord {
@@ -568,8 +631,15 @@ async fn deliveries_are_leased_once_and_released_by_an_attempt(c: Ctx) {
     .await
     .unwrap();
     let listed = s.list_deliveries("w1", 100).await.unwrap();
-    assert_eq!(listed[0].next_attempt_at.as_deref(), Some("2026-01-01T00:01:10Z"));
-    assert!(s.claim_deliveries(69_999, 60_000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        listed[0].next_attempt_at.as_deref(),
+        Some("2026-01-01T00:01:10Z")
+    );
+    assert!(s
+        .claim_deliveries(69_999, 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let due = s.claim_deliveries(70_000, 60_000, 10).await.unwrap();
     assert_eq!(due[0].attempts, 1);
     s.record_attempt(
@@ -586,12 +656,19 @@ async fn deliveries_are_leased_once_and_released_by_an_attempt(c: Ctx) {
     )
     .await
     .unwrap();
-    assert!(s.claim_deliveries(i64::MAX / 2, 1, 10).await.unwrap().is_empty());
+    assert!(s
+        .claim_deliveries(i64::MAX / 2, 1, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let list = s.list_deliveries("w1", 100).await.unwrap();
     assert_eq!(list[0].status, "delivered");
     assert_eq!(list[0].attempts, 2);
     assert_eq!(list[0].next_attempt_at, None);
-    assert_eq!(list[0].delivered_at.as_deref(), Some("2026-01-01T00:01:10Z"));
+    assert_eq!(
+        list[0].delivered_at.as_deref(),
+        Some("2026-01-01T00:01:10Z")
+    );
     assert_eq!(
         list[0]
             .attempt_log
@@ -601,8 +678,12 @@ async fn deliveries_are_leased_once_and_released_by_an_attempt(c: Ctx) {
         vec![Some(500), Some(200)]
     );
     // Newest first, limited.
-    s.insert_delivery(&delivery("d2", "w1", 3_000)).await.unwrap();
-    s.insert_delivery(&delivery("d3", "w1", 3_000)).await.unwrap();
+    s.insert_delivery(&delivery("d2", "w1", 3_000))
+        .await
+        .unwrap();
+    s.insert_delivery(&delivery("d3", "w1", 3_000))
+        .await
+        .unwrap();
     let ids: Vec<String> = s
         .list_deliveries("w1", 2)
         .await
@@ -620,7 +701,9 @@ async fn deliveries_are_leased_once_and_released_by_an_attempt(c: Ctx) {
             error: Some("connect".into()),
             at: "t".into(),
         },
-        &AttemptOutcome::GiveUp { status: "abandoned" },
+        &AttemptOutcome::GiveUp {
+            status: "abandoned",
+        },
     )
     .await
     .unwrap();
@@ -658,7 +741,10 @@ async fn deliveries_are_claimed_once_by_competing_dispatchers(c: Ctx) {
                 if got.is_empty() {
                     return;
                 }
-                claimed.lock().unwrap().extend(got.into_iter().map(|d| d.id));
+                claimed
+                    .lock()
+                    .unwrap()
+                    .extend(got.into_iter().map(|d| d.id));
             }
         }));
     }
@@ -696,4 +782,37 @@ async fn signals_reach_other_handles(c: Ctx) {
     .await
     .expect("signal within 10 s");
     assert_eq!(got, "ev:abc");
+}
+
+async fn buckets_update_atomically_across_handles(c: Ctx) {
+    let handles = [c.store.clone(), c.another().await, c.another().await];
+    let mut tasks = Vec::new();
+    for i in 0..90 {
+        let s = handles[i % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            // Read-modify-write: a lost update would show in the count.
+            let add = |state: Option<(u64, u64)>| Some((state.map_or(0, |(l, _)| l) + 1, 5));
+            s.update_bucket("key:abc", &add).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seen = std::sync::Mutex::new(None);
+    let read = |state: Option<(u64, u64)>| {
+        *seen.lock().unwrap() = state;
+        None
+    };
+    c.store.update_bucket("key:abc", &read).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), Some((90, 5)), "no update lost");
+    // `None` from the update leaves no bucket behind.
+    c.store.update_bucket("key:new", &read).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), None);
+    c.store.update_bucket("key:new", &read).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), None);
+    // Purge by last update.
+    assert_eq!(c.store.purge_buckets(5).await.unwrap(), 0);
+    assert_eq!(c.store.purge_buckets(6).await.unwrap(), 1);
+    c.store.update_bucket("key:abc", &read).await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), None);
 }

@@ -132,6 +132,7 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
         cluster.clone(),
     );
     scans.webhooks = Some(webhooks.clone());
+    scans.lease = std::time::Duration::from_secs(config.scan_lease_secs);
     if let Some(secs) = config.event_retention_secs {
         scans.set_retention(std::time::Duration::from_secs(secs));
     }

@@ -37,6 +37,11 @@ pub struct Config {
     /// `SECURESCAN_WEBHOOK_RETRY_BASE_MS`: first retry delay (default 5000),
     /// doubling up to 300 s.
     pub webhook_retry_base_ms: u64,
+    /// `SECURESCAN_SCAN_LEASE_SECS`: how long a running scan stays claimed
+    /// by its instance without renewal (default 30, at least 3). Another
+    /// instance fails the scan once it ran out: the time to notice a
+    /// crashed instance.
+    pub scan_lease_secs: u64,
 }
 
 /// `1/true/yes/on`, any case.
@@ -127,6 +132,18 @@ impl Config {
                 .transpose()?,
             webhook_allow_private: get("SECURESCAN_WEBHOOK_ALLOW_PRIVATE")
                 .is_some_and(|v| truthy(&v)),
+            scan_lease_secs: match nonempty("SECURESCAN_SCAN_LEASE_SECS") {
+                None => 30,
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (3..=86_400).contains(n))
+                    .ok_or(ConfigError {
+                        name: "SECURESCAN_SCAN_LEASE_SECS",
+                        reason: "must be an integer from 3 to 86400".into(),
+                    })?,
+            },
             webhook_retry_base_ms: match nonempty("SECURESCAN_WEBHOOK_RETRY_BASE_MS") {
                 None => 5000,
                 Some(v) => v

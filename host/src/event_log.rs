@@ -177,7 +177,8 @@ impl Feeds {
                 Ok(Some(scan)) if !crate::scans::BUSY.contains(&scan.status.as_str()) => {
                     let since = *final_since.get_or_insert_with(tokio::time::Instant::now);
                     if since.elapsed() >= TERMINAL_GRACE {
-                        self.bus.ingest(scan_id, synthesized_terminal(&scan, last + 1));
+                        self.bus
+                            .ingest(scan_id, synthesized_terminal(&scan, last + 1));
                         return;
                     }
                 }

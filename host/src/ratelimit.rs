@@ -1,6 +1,11 @@
 //! The `POST /scans` rate limit: one token bucket per principal (`key:<id>`,
 //! `env`) or client address (`ip:<addr>`), never keyed by a raw key. The
 //! arithmetic is the policy component's, so the edge and the server agree.
+//!
+//! With a shared database (PostgreSQL, several instances) the buckets live in
+//! the database and each take is one locked read-decide-write, so the limit
+//! holds for the service as a whole; with SQLite (one process) they stay in
+//! memory.
 
 use crate::policy::{wit, PolicyBuild, PolicyError};
 use std::collections::HashMap;
@@ -57,6 +62,49 @@ impl RateLimiter {
         }
         buckets.insert(subject.to_string(), verdict.state);
         Ok(Some(verdict))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl RateLimiter {
+    /// [`RateLimiter::take`], with the buckets in `store` when it is shared
+    /// by several instances.
+    pub async fn take_in(
+        &self,
+        store: &crate::store::DynStore,
+        policy: &PolicyBuild,
+        subject: &str,
+        now_ms: u64,
+    ) -> Result<Option<wit::ratelimit::Verdict>, TakeError> {
+        if !self.enabled || !store.shared() {
+            return Ok(self.take(policy, subject, now_ms)?);
+        }
+        let limits = self.limits(policy)?;
+        let outcome: Mutex<Option<Result<wit::ratelimit::Verdict, PolicyError>>> = Mutex::new(None);
+        let update = |state: Option<crate::store::BucketState>| {
+            let bucket =
+                state.map(|(level, updated_ms)| wit::ratelimit::Bucket { level, updated_ms });
+            let verdict = policy.take(bucket, limits, now_ms);
+            let next = verdict
+                .as_ref()
+                .ok()
+                .map(|v| (v.state.level, v.state.updated_ms));
+            *outcome.lock().expect("outcome lock") = Some(verdict);
+            next
+        };
+        store.update_bucket(subject, &update).await?;
+        let verdict = outcome
+            .into_inner()
+            .expect("outcome lock")
+            .expect("the update ran");
+        Ok(Some(verdict?))
     }
 }
 

@@ -4,10 +4,10 @@
 use crate::cluster::Cluster;
 use crate::event_log::Feeds;
 use crate::events::EventBus;
-use crate::store::Signal;
 use crate::keys::now_rfc3339;
 use crate::policy::PolicyBuild;
 use crate::scanner::{self, Finding, ScanEvent, ScanLimits, ScanOutcome};
+use crate::store::Signal;
 use crate::store::{DynStore, FindingRecord, ScanRecord, ScanUpdate, Skipped, Transition};
 use serde_json::json;
 use std::collections::HashMap;
@@ -20,11 +20,7 @@ use std::time::Duration;
 pub const KNOWN_TYPES: &[&str] = &["code", "dependency", "iac", "baseline", "dast", "network"];
 pub const BUSY: &[&str] = &["pending", "running"];
 
-/// A running scan's lease: renewed every [`RENEW`] by its instance; a scan
-/// whose lease ran out is failed by whichever instance sweeps first.
-pub const LEASE_MS: i64 = 30_000;
-const RENEW: Duration = Duration::from_secs(5);
-const SWEEP: Duration = Duration::from_secs(10);
+/// Events of finished scans older than the retention are purged this often.
 const PURGE: Duration = Duration::from_secs(60);
 
 fn now_ms() -> i64 {
@@ -45,6 +41,10 @@ pub struct Scans {
     cancels: Arc<Mutex<HashMap<String, Arc<AtomicBool>>>>,
     /// How long a finished scan's events stay replayable.
     pub retention: Duration,
+    /// A running scan's lease, renewed every sixth of it by its instance; a
+    /// scan whose lease ran out is failed by whichever instance sweeps
+    /// first (every third of it).
+    pub lease: Duration,
     pub limits: ScanLimits,
     /// Where `scan.complete` / `scan.failed` are delivered as webhooks.
     pub webhooks: Option<crate::webhooks::Webhooks>,
@@ -59,6 +59,7 @@ impl Scans {
             cluster,
             cancels: Arc::default(),
             retention: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
             limits: ScanLimits::default(),
             webhooks: None,
         }
@@ -122,7 +123,7 @@ impl Scans {
         self.bus.open(&record.id);
         if let Err(e) = self
             .store
-            .insert_scan(&record, created_by, now_ms() + LEASE_MS)
+            .insert_scan(&record, created_by, self.lease_until())
             .await
         {
             self.bus.forget(&record.id);
@@ -162,6 +163,10 @@ impl Scans {
         Ok(t)
     }
 
+    fn lease_until(&self) -> i64 {
+        now_ms() + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2)
+    }
+
     /// Raises the cancel flag of a scan this instance runs.
     fn stop_local(&self, id: &str) -> bool {
         match self.cancels.lock().expect("cancel lock").get(id) {
@@ -176,21 +181,27 @@ impl Scans {
     /// Fails scans whose instance is gone (lease ran out; with `everything`,
     /// every pending/running scan: a single-process store at startup) and
     /// closes their event streams with a `scan.failed` event.
-    pub async fn fail_interrupted(&self, everything: bool) -> Result<usize, crate::store::StoreError> {
+    pub async fn fail_interrupted(
+        &self,
+        everything: bool,
+    ) -> Result<usize, crate::store::StoreError> {
         let now = if everything { i64::MAX } else { now_ms() };
         let ids = self
             .store
             .fail_interrupted_scans(&now_rfc3339(), now)
             .await?;
         for id in &ids {
-            let data = json!({ "scan_id": id, "error": "Interrupted: the instance running it stopped" });
+            let data =
+                json!({ "scan_id": id, "error": "Interrupted: the instance running it stopped" });
             match self
                 .store
                 .append_event_next(id, "scan.failed", &data.to_string())
                 .await
             {
                 Ok(_) => self.cluster.send(crate::event_log::signal_for(id)).await,
-                Err(e) => tracing::warn!(scan_id = %id, error = %e, "cannot close the events of an interrupted scan"),
+                Err(e) => {
+                    tracing::warn!(scan_id = %id, error = %e, "cannot close the events of an interrupted scan")
+                }
             }
             self.notify_webhooks(id, "scan.failed").await;
         }
@@ -202,8 +213,8 @@ impl Scans {
     /// instance is gone, purges old events, and obeys cancel signals.
     pub async fn maintain(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut signals = self.cluster.subscribe();
-        let mut renew = tokio::time::interval(RENEW);
-        let mut sweep = tokio::time::interval(SWEEP);
+        let mut renew = tokio::time::interval(self.lease / 6);
+        let mut sweep = tokio::time::interval(self.lease / 3);
         let mut purge = tokio::time::interval(PURGE);
         loop {
             tokio::select! {
@@ -221,6 +232,11 @@ impl Scans {
                         .unwrap_or_default();
                     if let Err(e) = self.store.purge_events(&cutoff).await {
                         tracing::warn!(error = %e, "cannot purge old scan events");
+                    }
+                    // A bucket untouched for a day has refilled (any limit
+                    // of at least one per minute, burst up to 1440).
+                    if let Err(e) = self.store.purge_buckets(now_ms() - 86_400_000).await {
+                        tracing::warn!(error = %e, "cannot purge old rate-limit buckets");
                     }
                 }
                 s = signals.recv() => match s {
@@ -244,11 +260,7 @@ impl Scans {
             .keys()
             .cloned()
             .collect();
-        match self
-            .store
-            .renew_scan_leases(&ids, now_ms() + LEASE_MS)
-            .await
-        {
+        match self.store.renew_scan_leases(&ids, self.lease_until()).await {
             Ok(gone) => {
                 for id in gone {
                     self.stop_local(&id);

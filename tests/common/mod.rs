@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod sse;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -43,6 +44,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "SECURESCAN_EVENT_RETENTION_SECS",
     "SECURESCAN_WEBHOOK_ALLOW_PRIVATE",
     "SECURESCAN_WEBHOOK_RETRY_BASE_MS",
+    "SECURESCAN_SCAN_LEASE_SECS",
 ];
 
 /// The event-token secret used by hardened test deployments.

@@ -25,9 +25,7 @@ pub fn required() -> bool {
 /// Runs `f` on a runtime of its own in another thread, so it can be used
 /// from sync code and from inside other runtimes alike.
 fn block<T: Send + 'static>(
-    f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>
-        + Send
-        + 'static,
+    f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>> + Send + 'static,
 ) -> T {
     std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()

@@ -35,6 +35,15 @@ impl ApiError {
     }
 }
 
+impl From<crate::ratelimit::TakeError> for ApiError {
+    fn from(e: crate::ratelimit::TakeError) -> Self {
+        match e {
+            crate::ratelimit::TakeError::Policy(e) => ApiError::Policy(e),
+            crate::ratelimit::TakeError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
 impl From<wit::types::Denial> for ApiError {
     fn from(d: wit::types::Denial) -> Self {
         ApiError::Denied {

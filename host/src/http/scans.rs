@@ -74,7 +74,8 @@ pub async fn create(
     let subject = subject(&principal, connect.map(|c| (c.0).0));
     let verdict = state
         .limiter
-        .take(&policy, &subject, crate::ratelimit::now_ms())?;
+        .take_in(&state.store, &policy, &subject, crate::ratelimit::now_ms())
+        .await?;
     if let Some(v) = verdict.as_ref().filter(|v| !v.allowed) {
         // The subject is a key id, `env` or an address: never a key.
         tracing::warn!(subject = %subject, retry_after = v.retry_after, "rate limited");

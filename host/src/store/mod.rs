@@ -55,6 +55,13 @@ pub struct RevokeCheck {
     pub other_admin_keys: u32,
 }
 
+/// A rate-limit bucket as stored: (level, updated_ms).
+pub type BucketState = (u64, u64);
+
+/// Computes a bucket's next state from the stored one (`None`: no bucket
+/// yet). Returning `None` leaves the bucket as it was.
+pub type BucketUpdate<'a> = &'a (dyn Fn(Option<BucketState>) -> Option<BucketState> + Send + Sync);
+
 /// The caller's verdict on a [`RevokeCheck`]; `Err` aborts the transaction.
 pub type RevokeDecider<'a, E> = &'a (dyn Fn(&RevokeCheck) -> Result<(), E> + Send + Sync);
 
@@ -278,8 +285,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_scan(&self, id: &str, busy: &[&str]) -> Result<Transition, StoreError>;
     /// Marks pending/running scans whose lease ended before `now_ms` as
     /// failed (their instance is gone); returns their ids.
-    async fn fail_interrupted_scans(&self, at: &str, now_ms: i64)
-        -> Result<Vec<String>, StoreError>;
+    async fn fail_interrupted_scans(
+        &self,
+        at: &str,
+        now_ms: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// Extends the lease of scans this instance runs. Returns those of
     /// `ids` that are no longer pending/running (cancelled elsewhere).
     async fn renew_scan_leases(
@@ -288,8 +298,7 @@ pub trait Store: Send + Sync + 'static {
         until_ms: i64,
     ) -> Result<Vec<String>, StoreError>;
     /// Persists events of a scan (idempotent: an id already there is kept).
-    async fn append_events(&self, scan_id: &str, events: &[StoredEvent])
-        -> Result<(), StoreError>;
+    async fn append_events(&self, scan_id: &str, events: &[StoredEvent]) -> Result<(), StoreError>;
     /// Appends one event after the last stored one; returns its id. For an
     /// instance closing a scan it did not run (its runner died).
     async fn append_event_next(
@@ -307,6 +316,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>, StoreError>;
     /// Deletes the events of scans completed before `completed_before`.
     async fn purge_events(&self, completed_before: &str) -> Result<u64, StoreError>;
+    /// Reads a rate-limit bucket, applies `update` and writes the result,
+    /// as one step that excludes every other update of the same bucket,
+    /// from any instance.
+    async fn update_bucket(
+        &self,
+        subject: &str,
+        update: BucketUpdate<'_>,
+    ) -> Result<(), StoreError>;
+    /// Deletes buckets not touched since `before_ms` (refilled long ago).
+    async fn purge_buckets(&self, before_ms: i64) -> Result<u64, StoreError>;
     /// Sends a signal to every instance listening on this database.
     async fn signal(&self, payload: &str) -> Result<(), StoreError>;
     /// Signals from every instance, or `None` when the database has no

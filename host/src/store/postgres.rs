@@ -35,6 +35,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/postgres/0004_scan_events.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_rate_buckets.sql"),
+    ),
 ];
 
 /// The NOTIFY channel every instance listens on.
@@ -495,11 +499,7 @@ impl Store for PgStore {
             .collect())
     }
 
-    async fn append_events(
-        &self,
-        scan_id: &str,
-        events: &[StoredEvent],
-    ) -> Result<(), StoreError> {
+    async fn append_events(&self, scan_id: &str, events: &[StoredEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -573,6 +573,51 @@ impl Store for PgStore {
         Ok(r.rows_affected())
     }
 
+    async fn update_bucket(
+        &self,
+        subject: &str,
+        update: BucketUpdate<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT level, updated_ms FROM rate_buckets WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let state = match row {
+            Some(r) => Some((
+                r.try_get::<i64, _>("level")?.max(0) as u64,
+                r.try_get::<i64, _>("updated_ms")?.max(0) as u64,
+            )),
+            None => None,
+        };
+        let Some((level, updated)) = update(state) else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO rate_buckets (subject, level, updated_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (subject) DO UPDATE SET level = excluded.level, updated_ms = excluded.updated_ms",
+        )
+        .bind(subject)
+        .bind(i64::try_from(level).unwrap_or(i64::MAX))
+        .bind(i64::try_from(updated).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge_buckets(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM rate_buckets WHERE updated_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn signal(&self, payload: &str) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -643,15 +688,14 @@ impl Store for PgStore {
     }
 
     async fn update_webhook(&self, h: &WebhookRecord) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "UPDATE webhooks SET name = $1, url = $2, event_filter = $3 WHERE id = $4",
-        )
-        .bind(&h.name)
-        .bind(&h.url)
-        .bind(scopes_to_text(&h.event_filter))
-        .bind(&h.id)
-        .execute(&self.pool)
-        .await?;
+        let r =
+            sqlx::query("UPDATE webhooks SET name = $1, url = $2, event_filter = $3 WHERE id = $4")
+                .bind(&h.name)
+                .bind(&h.url)
+                .bind(scopes_to_text(&h.event_filter))
+                .bind(&h.id)
+                .execute(&self.pool)
+                .await?;
         Ok(r.rows_affected() > 0)
     }
 

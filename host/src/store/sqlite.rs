@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_scan_events.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_rate_buckets.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -458,11 +462,7 @@ impl Store for SqliteStore {
         Ok(gone)
     }
 
-    async fn append_events(
-        &self,
-        scan_id: &str,
-        events: &[StoredEvent],
-    ) -> Result<(), StoreError> {
+    async fn append_events(&self, scan_id: &str, events: &[StoredEvent]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for e in events {
             sqlx::query(
@@ -536,6 +536,47 @@ impl Store for SqliteStore {
         .bind(completed_before)
         .execute(&self.pool)
         .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn update_bucket(
+        &self,
+        subject: &str,
+        update: BucketUpdate<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query("SELECT level, updated_ms FROM rate_buckets WHERE subject = ?")
+            .bind(subject)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let state = match row {
+            Some(r) => Some((
+                r.try_get::<i64, _>("level")?.max(0) as u64,
+                r.try_get::<i64, _>("updated_ms")?.max(0) as u64,
+            )),
+            None => None,
+        };
+        let Some((level, updated)) = update(state) else {
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO rate_buckets (subject, level, updated_ms) VALUES (?, ?, ?) \
+             ON CONFLICT (subject) DO UPDATE SET level = excluded.level, updated_ms = excluded.updated_ms",
+        )
+        .bind(subject)
+        .bind(i64::try_from(level).unwrap_or(i64::MAX))
+        .bind(i64::try_from(updated).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge_buckets(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM rate_buckets WHERE updated_ms < ?")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected())
     }
 
