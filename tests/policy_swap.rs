@@ -827,11 +827,22 @@ fn policy_commands_keygen_sign_verify_inspect() {
         &p(&dir.path().join("r.sig")),
         &p(&wasm),
     ]);
+    // A raw value read as a public key is the public key (its base64 here).
+    let raw_pub = dir.path().join("raw.pub.b64");
+    {
+        use base64::Engine as _;
+        let vk = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
+        std::fs::write(
+            &raw_pub,
+            base64::engine::general_purpose::STANDARD.encode(vk.as_bytes()),
+        )
+        .unwrap();
+    }
     cli_ok(&[
         "policy",
         "verify",
         "--key",
-        &p(&raw),
+        &p(&raw_pub),
         "--signature-file",
         &p(&dir.path().join("r.sig")),
         &p(&wasm),
