@@ -145,6 +145,14 @@ async fn get_shows_the_builtin_build_and_uploads_need_a_public_key() {
     )
     .await;
     assert_eq!(status_of(&app, &admin.key).await, v, "nothing changed");
+
+    let (_, _, doc) = json_of(app.get("/openapi.json", None).await).await;
+    for path in ["/api/v1/policy", "/api/v1/policy/rollback"] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} not in openapi.json"
+        );
+    }
 }
 
 // -------------------------------------------------------------- refusals --

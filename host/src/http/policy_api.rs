@@ -4,7 +4,7 @@
 
 use super::error::detail;
 use super::AppState;
-use crate::policy::registry::{refusal_too_large, Refusal, RollbackError};
+use crate::policy::registry::{refusal_too_large, Accepted, PolicyStatus, Refusal, RollbackError};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -22,6 +22,9 @@ pub const UNREADABLE_BODY: &str = "Could not read the request body";
 /// the client gets the answer rather than a reset connection.
 const DRAIN_LIMIT: usize = 64 << 20;
 
+#[utoipa::path(get, path = "/api/v1/policy", tag = "policy",
+    responses((status = 200, body = PolicyStatus), (status = 401), (status = 403)),
+    security(("api_key" = [])))]
 pub async fn status(State(state): State<AppState>) -> Response {
     Json(state.registry.status()).into_response()
 }
@@ -78,6 +81,15 @@ async fn read_limited(headers: &HeaderMap, body: Body, max: usize) -> Read {
     Read::Done(buf)
 }
 
+/// The body is the `.wasm`; `X-Policy-Signature` carries its signature.
+#[utoipa::path(put, path = "/api/v1/policy", tag = "policy",
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    params(("X-Policy-Signature" = String, Header,
+        description = "Ed25519 signature over the SHA-256 of the body (base64 or hex)")),
+    responses((status = 200, body = Accepted), (status = 400), (status = 401),
+        (status = 403, description = "not admin, or uploads disabled (no public key configured)"),
+        (status = 422, description = "refused: {detail, step, failures}")),
+    security(("api_key" = [])))]
 pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let registry = &state.registry;
     if !registry.uploads_enabled() {
@@ -101,6 +113,10 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/policy/rollback", tag = "policy",
+    responses((status = 200, body = Accepted), (status = 401), (status = 403),
+        (status = 409, description = "no previous build")),
+    security(("api_key" = [])))]
 pub async fn rollback(State(state): State<AppState>) -> Response {
     match state.registry.rollback().await {
         Ok(a) => Json(a).into_response(),

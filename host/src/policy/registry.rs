@@ -111,7 +111,7 @@ impl Refusal {
 }
 
 /// What `GET /api/v1/policy` shows of one build.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BuildSummary {
     pub name: String,
     pub version: String,
@@ -126,14 +126,14 @@ pub struct BuildSummary {
     pub source: String,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PolicyStatus {
     pub active: Option<BuildSummary>,
     pub previous: Option<BuildSummary>,
 }
 
 /// The result of an accepted build.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     pub active: BuildSummary,
     pub previous: Option<BuildSummary>,
