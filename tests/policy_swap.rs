@@ -36,7 +36,11 @@ impl Keys {
     fn new() -> Keys {
         let dir = tempfile::tempdir().unwrap();
         let (key, private, public) = signing::generate();
-        std::fs::write(dir.path().join("policy.key"), private).unwrap();
+        std::fs::write(
+            dir.path().join("policy.key"),
+            secrecy::ExposeSecret::expose_secret(&private),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("policy.pub"), public).unwrap();
         Keys { dir, key }
     }
@@ -731,6 +735,31 @@ async fn with_a_public_key_a_policy_file_needs_its_signature() {
 }
 
 // ------------------------------------------------------------------- CLI --
+
+#[test]
+fn an_unreadable_or_invalid_public_key_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.pub");
+    std::fs::write(&bad, "not a key").unwrap();
+    for value in [p(&bad), "/nonexistent/policy.pub".to_string()] {
+        let out = run_cli(
+            &["serve", "--host", "127.0.0.1", "--port", "0"],
+            &[("SECURESCAN_POLICY_PUBLIC_KEY", value.as_str())],
+        );
+        assert_eq!(out.status.code(), Some(2), "{value}: {}", output_text(&out));
+        assert!(
+            output_text(&out).contains("SECURESCAN_POLICY_PUBLIC_KEY"),
+            "{}",
+            output_text(&out)
+        );
+    }
+    let out = run_cli(
+        &["serve", "--host", "127.0.0.1", "--port", "0"],
+        &[("SECURESCAN_POLICY_MAX_BYTES", "lots")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(output_text(&out).contains("SECURESCAN_POLICY_MAX_BYTES"));
+}
 
 fn cli_ok(args: &[&str]) -> String {
     let out = run_cli(args, &[]);

@@ -74,6 +74,7 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<i32> {
             k.push(".key");
             let mut p = out.into_os_string();
             p.push(".pub");
+            let private = secrecy::ExposeSecret::expose_secret(&private);
             write_new(Path::new(&k), private.as_bytes(), true)?;
             write_new(Path::new(&p), public.as_bytes(), false)?;
             println!("private key: {}", Path::new(&k).display());

@@ -278,6 +278,11 @@ impl PolicyRegistry {
     /// `signature` is the detached signature (base64 or hex); it is required
     /// when a public key is configured, for every source but the built-in
     /// build. A refusal leaves everything as it was.
+    ///
+    /// This is also the entry point for builds distributed by a shared
+    /// store (PostgreSQL, not done yet): a notifier hands it the stored
+    /// bytes and signature, so every instance runs the same checks and
+    /// shows the same sha256 (give `Source` a variant for it).
     pub async fn accept(
         &self,
         bytes: Vec<u8>,

@@ -158,17 +158,16 @@ pub fn verify(
     verify_digest(key, &digest(wasm), signature)
 }
 
-/// A new key pair from the OS random source: (PKCS#8 PEM, SPKI PEM).
-pub fn generate() -> (SigningKey, String, String) {
+/// A new key pair from the OS random source: the key, its PKCS#8 PEM
+/// (secret: never logged, wiped on drop) and its SPKI PEM.
+pub fn generate() -> (SigningKey, secrecy::SecretString, String) {
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
     let key = SigningKey::from_bytes(&seed);
     seed.fill(0);
     let le = ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF;
-    let private = key
-        .to_pkcs8_pem(le)
-        .expect("an Ed25519 key encodes")
-        .to_string();
+    let pem = key.to_pkcs8_pem(le).expect("an Ed25519 key encodes");
+    let private = secrecy::SecretString::from(pem.as_str());
     let public = key
         .verifying_key()
         .to_public_key_pem(le)
@@ -193,6 +192,7 @@ mod tests {
         let pubkey = parse_verifying_key(public.as_bytes()).unwrap();
         assert_eq!(verify(&pubkey, wasm, Some(&sig)), Ok(()));
         // The private PEM gives the same public key.
+        let private = secrecy::ExposeSecret::expose_secret(&private);
         assert_eq!(parse_verifying_key(private.as_bytes()).unwrap(), pubkey);
         assert_eq!(
             verify(&pubkey, b"other bytes", Some(&sig)),
