@@ -25,10 +25,11 @@ component POLICY="policies/default.toml":
         --target wasm32-wasip2 --profile component --target-dir "target/component-$name"
     mkdir -p target/policies
     cp "target/component-$name/wasm32-wasip2/component/securescan_core.wasm" "target/policies/$name.wasm"
-    sha256sum "target/policies/$name.wasm"
+    (cd target/policies && sha256sum "$name.wasm" | tee "$name.wasm.sha256")
     ls -l "target/policies/$name.wasm"
 
-# Same as `component`, under the name issue #7 uses.
+# Same as `component`: prints <name>.wasm and its sha256 (also in
+# target/policies/<name>.wasm.sha256). Sign it with `securescan policy sign`.
 policy POLICY="policies/default.toml": (component POLICY)
 
 # Criterion: one decision native vs through the component.

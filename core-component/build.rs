@@ -99,6 +99,9 @@ fn main() {
         );
         println!("cargo:rustc-link-lib=static=c");
     }
+    if std::env::var_os("CARGO_FEATURE_TEST_TRAP_ON_RESOLVE").is_some() {
+        println!("cargo:warning=feature test-trap-on-resolve: this build traps on every resolve (tests only)");
+    }
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     println!("cargo:rerun-if-env-changed=SECURESCAN_POLICY_FILE");
     let path = match std::env::var("SECURESCAN_POLICY_FILE") {

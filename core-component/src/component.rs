@@ -69,6 +69,11 @@ fn requirement_in(r: w::routes::Requirement) -> routes::Requirement {
 
 impl w::routes::Guest for Component {
     fn resolve(method: String, path: String) -> w::routes::Resolution {
+        // Test builds only (see the `test-trap-on-resolve` feature): a build
+        // that traps, for the hot-swap pipeline's refusal tests.
+        if cfg!(feature = "test-trap-on-resolve") {
+            core::arch::wasm32::unreachable()
+        }
         let r = routes::resolve(&method, &path);
         w::routes::Resolution {
             requirement: requirement_out(r.requirement),

@@ -5,7 +5,6 @@ use crate::http::{self, AppState};
 use crate::last_used::LastUsed;
 use crate::policy::{wit, PolicyBuild, Runtime, RuntimeOptions, BUILTIN_POLICY};
 use crate::store::{self, DynStore};
-use arc_swap::ArcSwapOption;
 use secrecy::SecretBox;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,26 +83,8 @@ pub async fn startup_decision(
 
 pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartError> {
     let config = Arc::new(config);
-    let policy = match load_policy(&config).await {
-        Ok(p) => {
-            let info = p.info();
-            tracing::info!(
-                policy = %info.policy_name,
-                version = %info.policy_version,
-                sha256 = %p.sha256(),
-                "policy build loaded"
-            );
-            Some(Arc::new(p))
-        }
-        Err(e) => {
-            tracing::error!(
-                critical = true,
-                error = %e,
-                "policy build could not be loaded: every access will be denied with 503 (fix SECURESCAN_POLICY_PATH)"
-            );
-            None
-        }
-    };
+    let registry = Arc::new(crate::policy::wiring::start(&config).await?);
+    let policy = registry.current();
     let store = store::open(&config.database_url).await?;
     startup_decision(&config, &store, policy.as_deref()).await?;
     let cluster = crate::cluster::Cluster::start(store.clone()).await?;
@@ -149,7 +130,8 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     let state = AppState {
         config: config.clone(),
         store: store.clone(),
-        policy: Arc::new(ArcSwapOption::new(policy)),
+        policy: registry.active(),
+        registry: registry.clone(),
         event_secret: Arc::new(event_secret),
         last_used: last_used.clone(),
         scans,
@@ -165,6 +147,9 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .map_err(|e| StartError::Fatal(format!("invalid listen address {host}:{port}: {e}")))?;
+    // SIGHUP reloads SECURESCAN_POLICY_PATH through the swap pipeline;
+    // registered before listening so it can never terminate the server.
+    crate::policy::wiring::reload_on_sighup(registry.clone(), config.policy_path.clone())?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
 

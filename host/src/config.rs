@@ -42,6 +42,12 @@ pub struct Config {
     /// instance fails the scan once it ran out: the time to notice a
     /// crashed instance.
     pub scan_lease_secs: u64,
+    /// `SECURESCAN_POLICY_PUBLIC_KEY`: the Ed25519 key file (PEM or raw) that
+    /// policy builds must be signed with; without it uploads are refused.
+    pub policy_public_key: Option<ed25519_dalek::VerifyingKey>,
+    /// `SECURESCAN_POLICY_MAX_BYTES`: the largest policy build accepted
+    /// (default 4 MiB).
+    pub policy_max_bytes: usize,
 }
 
 /// `1/true/yes/on`, any case.
@@ -130,6 +136,28 @@ impl Config {
                     })
                 })
                 .transpose()?,
+            policy_public_key: nonempty("SECURESCAN_POLICY_PUBLIC_KEY")
+                .map(|p| {
+                    crate::policy::signing::read_verifying_key(std::path::Path::new(&p)).map_err(
+                        |e| ConfigError {
+                            name: "SECURESCAN_POLICY_PUBLIC_KEY",
+                            reason: e.to_string(),
+                        },
+                    )
+                })
+                .transpose()?,
+            policy_max_bytes: match nonempty("SECURESCAN_POLICY_MAX_BYTES") {
+                None => crate::policy::registry::DEFAULT_MAX_BYTES,
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError {
+                        name: "SECURESCAN_POLICY_MAX_BYTES",
+                        reason: "must be a positive integer".into(),
+                    })?,
+            },
             webhook_allow_private: get("SECURESCAN_WEBHOOK_ALLOW_PRIVATE")
                 .is_some_and(|v| truthy(&v)),
             scan_lease_secs: match nonempty("SECURESCAN_SCAN_LEASE_SECS") {
@@ -233,5 +261,9 @@ mod tests {
         assert_eq!(e.name, "SECURESCAN_RATE_LIMIT_BURST");
         let e = cfg(&[("SECURESCAN_LOG_FORMAT", "xml")]).unwrap_err();
         assert_eq!(e.name, "SECURESCAN_LOG_FORMAT");
+        let e = cfg(&[("SECURESCAN_POLICY_MAX_BYTES", "0")]).unwrap_err();
+        assert_eq!(e.name, "SECURESCAN_POLICY_MAX_BYTES");
+        let e = cfg(&[("SECURESCAN_POLICY_PUBLIC_KEY", "/nonexistent/key.pub")]).unwrap_err();
+        assert_eq!(e.name, "SECURESCAN_POLICY_PUBLIC_KEY");
     }
 }

@@ -6,6 +6,8 @@ use securescan_host::app::{self, StartError, EXIT_FATAL_CONFIG};
 use securescan_host::config::Config;
 use securescan_host::{keys, logging, store};
 
+mod policy_cmd;
+
 #[derive(Parser)]
 #[command(name = "securescan", version, about = "SecureScan auth server")]
 struct Cli {
@@ -29,6 +31,11 @@ enum Command {
     },
     /// Create or update the database schema, then exit.
     Migrate,
+    /// Policy builds: keys, signatures, what a build is.
+    Policy {
+        #[command(subcommand)]
+        command: policy_cmd::PolicyCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -55,6 +62,21 @@ enum KeysCommand {
 
 fn main() {
     let cli = Cli::parse();
+    // Policy commands work on files only: no configuration, no database.
+    let command = cli.command.unwrap_or(Command::Serve {
+        host: "127.0.0.1".into(),
+        port: 8000,
+    });
+    if let Command::Policy { command } = command {
+        let code = match policy_cmd::run(command) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("securescan: {e:#}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -68,10 +90,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let code = rt.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve {
-            host: "127.0.0.1".into(),
-            port: 8000,
-        }) {
+        match command {
             Command::Serve { host, port } => match app::serve(config, host, port).await {
                 Ok(()) => 0,
                 Err(StartError::Fatal(msg)) => {
@@ -100,6 +119,7 @@ fn main() {
                     1
                 }
             },
+            Command::Policy { .. } => unreachable!("handled before the configuration"),
         }
     });
     // Exit statuses are part of the contract: leave through process::exit so

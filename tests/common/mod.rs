@@ -15,6 +15,7 @@
 
 pub mod pg;
 pub mod sse;
+pub mod builds;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -45,6 +46,8 @@ pub const KNOWN_VARS: &[&str] = &[
     "SECURESCAN_WEBHOOK_ALLOW_PRIVATE",
     "SECURESCAN_WEBHOOK_RETRY_BASE_MS",
     "SECURESCAN_SCAN_LEASE_SECS",
+    "SECURESCAN_POLICY_PUBLIC_KEY",
+    "SECURESCAN_POLICY_MAX_BYTES",
 ];
 
 /// The event-token secret used by hardened test deployments.
@@ -436,6 +439,11 @@ impl TestApp {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// The server's process id (to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
     }
 
     /// Sends SIGTERM and waits (up to 30 s) for a clean exit.

@@ -44,7 +44,7 @@ use crate::http::{credentials, request_id};
 use crate::policy::wit::authn::{Credential, Facts, PrincipalKind};
 use crate::policy::wit::routes::{Requirement, Resolution};
 use crate::policy::wit::types::Denial;
-use crate::policy::{PolicyBuild, Runtime, RuntimeOptions, BUILTIN_POLICY};
+use crate::policy::{PolicyBuild, Runtime, RuntimeOptions};
 use crate::ratelimit::RateLimiter;
 use arc_swap::ArcSwap;
 use axum::body::Body;
@@ -152,10 +152,8 @@ impl Affinity {
 }
 
 fn load_build(runtime: &Runtime, path: Option<&PathBuf>) -> anyhow::Result<PolicyBuild> {
-    let bytes = match path {
-        Some(p) => std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-        None => BUILTIN_POLICY.to_vec(),
-    };
+    let bytes = crate::policy::reload::read_build(path.map(PathBuf::as_path))
+        .map_err(anyhow::Error::msg)?;
     Ok(runtime.load(&bytes)?)
 }
 
@@ -658,20 +656,14 @@ fn upstream_request(
 
 /// Serves until SIGTERM / Ctrl-C; SIGHUP reloads the policy build.
 pub async fn serve(edge: Arc<Edge>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        // Registered before the first request is accepted, so a SIGHUP can
-        // never hit the default action (terminate).
-        let mut hup = signal(SignalKind::hangup())?;
-        let e = edge.clone();
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                let e = e.clone();
-                let _ = tokio::task::spawn_blocking(move || e.reload()).await;
-            }
-        });
-    }
+    // Registered before the first request is accepted.
+    let e = edge.clone();
+    crate::policy::reload::on_sighup(move || {
+        let e = e.clone();
+        async move {
+            let _ = tokio::task::spawn_blocking(move || e.reload()).await;
+        }
+    })?;
     let app = router(edge).into_make_service_with_connect_info::<SocketAddr>();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -709,6 +701,7 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::BUILTIN_POLICY;
 
     #[test]
     fn upstream_values() {

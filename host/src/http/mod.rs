@@ -7,6 +7,7 @@ mod error;
 mod keys;
 mod meta;
 pub mod openapi;
+mod policy_api;
 pub mod request_id;
 mod scans;
 mod webhooks;
@@ -36,6 +37,8 @@ pub struct AppState {
     /// The active policy build; `None` when none could be loaded (every
     /// access decision is then 503).
     pub policy: Arc<ArcSwapOption<PolicyBuild>>,
+    /// The builds behind `policy`: swap pipeline, history, cache.
+    pub registry: Arc<crate::policy::PolicyRegistry>,
     /// The event-token secret in force (configured, or random per process).
     pub event_secret: Arc<SecretBox<Vec<u8>>>,
     pub last_used: LastUsed,
@@ -140,6 +143,16 @@ pub fn routes() -> Routes {
             "/api/v1/webhooks/{id}/test",
             &["POST"],
             post(webhooks::test),
+        )
+        .add(
+            "/api/v1/policy",
+            &["GET", "PUT"],
+            get(policy_api::status).put(policy_api::upload),
+        )
+        .add(
+            "/api/v1/policy/rollback",
+            &["POST"],
+            post(policy_api::rollback),
         )
 }
 

@@ -28,6 +28,9 @@ use utoipa::{Modify, OpenApi};
         super::webhooks::delete,
         super::webhooks::deliveries,
         super::webhooks::test,
+        super::policy_api::status,
+        super::policy_api::upload,
+        super::policy_api::rollback,
     ),
     components(schemas(
         super::keys::CreateKeyRequest,
@@ -42,7 +45,10 @@ use utoipa::{Modify, OpenApi};
         super::webhooks::TestDelivery,
         crate::store::WebhookRecord,
         crate::store::DeliveryRecord,
-        crate::store::AttemptRecord
+        crate::store::AttemptRecord,
+        crate::policy::registry::PolicyStatus,
+        crate::policy::registry::BuildSummary,
+        crate::policy::registry::Accepted
     )),
     modifiers(&Security)
 )]

@@ -7,7 +7,12 @@
 
 mod bindings;
 pub mod invariants;
+pub mod registry;
+pub mod reload;
 mod runtime;
+pub mod signing;
+pub mod wiring;
 
 pub use bindings::wit;
-pub use runtime::{PolicyBuild, PolicyError, Runtime, RuntimeOptions, BUILTIN_POLICY};
+pub use registry::{PolicyRegistry, Refusal, Source};
+pub use runtime::{LoadFailure, PolicyBuild, PolicyError, Runtime, RuntimeOptions, BUILTIN_POLICY};

@@ -114,16 +114,36 @@ impl Runtime {
         self.options
     }
 
+    /// A fingerprint of the engine's compilation settings: compiled code is
+    /// only valid for engines with the same one (the cache key of the swap
+    /// pipeline).
+    pub fn engine_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        h.finish()
+    }
+
     /// Compiles and links a build. Blocking (cranelift): call it off the
     /// async runtime. A component of another world fails here.
     pub fn load(&self, bytes: &[u8]) -> Result<PolicyBuild, PolicyError> {
-        let component =
-            Component::new(&self.engine, bytes).map_err(|e| PolicyError::Load(format!("{e:#}")))?;
+        self.load_staged(bytes).map_err(|e| match e {
+            LoadFailure::Call(m) => PolicyError::Call(m),
+            other => PolicyError::Load(other.to_string()),
+        })
+    }
+
+    /// [`Runtime::load`], telling which step failed: compiling (not a
+    /// component), linking (a component of another world), or the first
+    /// call (`describe`).
+    pub fn load_staged(&self, bytes: &[u8]) -> Result<PolicyBuild, LoadFailure> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadFailure::Compile(format!("{e:#}")))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| PolicyError::Load(format!("{e:#}")))?;
-        let pre = PolicyPre::new(pre).map_err(|e| PolicyError::Load(format!("{e:#}")))?;
+            .map_err(|e| LoadFailure::World(format!("{e:#}")))?;
+        let pre = PolicyPre::new(pre).map_err(|e| LoadFailure::World(format!("{e:#}")))?;
         let build = PolicyBuild {
             pre,
             engine: self.engine.clone(),
@@ -133,12 +153,25 @@ impl Runtime {
             size: bytes.len(),
             info: None,
         };
-        let info = build.describe()?;
+        let info = build
+            .describe()
+            .map_err(|e| LoadFailure::Call(e.to_string()))?;
         Ok(PolicyBuild {
             info: Some(info),
             ..build
         })
     }
+}
+
+/// The step at which [`Runtime::load_staged`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadFailure {
+    #[error("not a WebAssembly component: {0}")]
+    Compile(String),
+    #[error("not a component of the policy world: {0}")]
+    World(String),
+    #[error("{0}")]
+    Call(String),
 }
 
 /// One compiled policy build and its idle instances.
