@@ -46,6 +46,10 @@ fn main() {
         ("the_scan_rate_limit_holds_across_instances", || {
             Box::pin(the_scan_rate_limit_holds_across_instances())
         }),
+        (
+            "a_policy_build_accepted_on_one_instance_reaches_every_instance",
+            || Box::pin(a_policy_build_accepted_on_one_instance_reaches_every_instance()),
+        ),
         ("a_scan_of_a_killed_instance_is_failed_by_another", || {
             Box::pin(a_scan_of_a_killed_instance_is_failed_by_another())
         }),
@@ -529,4 +533,123 @@ async fn the_scan_rate_limit_holds_across_instances() {
             "Retry-After on instance {n}"
         );
     }
+}
+
+async fn active_sha(app: &TestApp, admin: &str) -> String {
+    let (status, _, v) = json_of(app.get("/api/v1/policy", Some(admin)).await).await;
+    assert_eq!(status, 200, "GET /api/v1/policy: {v}");
+    v["active"]["sha256"].as_str().unwrap_or("").to_string()
+}
+
+/// Waits until every app shows `sha` as its active build; returns how long.
+async fn converge(apps: &[&TestApp], admin: &str, sha: &str, ctx: &str) -> Duration {
+    let start = tokio::time::Instant::now();
+    loop {
+        let mut all = true;
+        for app in apps {
+            all &= active_sha(app, admin).await == sha;
+        }
+        if all {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{ctx}: instances never converged on {sha}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn docs_status(app: &TestApp, key: &str) -> u16 {
+    app.get("/docs", Some(key)).await.status().as_u16()
+}
+
+/// A build uploaded on A is stored and adopted by B and C (each through its
+/// own pipeline); a rollback on C reaches A and B; an instance started
+/// later adopts the database's active build.
+async fn a_policy_build_accepted_on_one_instance_reaches_every_instance() {
+    use securescan_host::policy::{signing, BUILTIN_POLICY};
+    let keys = tempfile::tempdir().unwrap();
+    let (key, _private, public) = signing::generate();
+    let pub_path = keys.path().join("policy.pub");
+    std::fs::write(&pub_path, public).unwrap();
+    let pub_path = pub_path.display().to_string();
+    let env = [("SECURESCAN_POLICY_PUBLIC_KEY", pub_path.as_str())];
+    let Cluster { apps, admin, _db } = cluster(&env).await;
+    let reader = apps[0]
+        .create_key_api(Some(&admin.key), "reader", &["read"])
+        .await;
+    let builtin = hex::encode(signing::digest(BUILTIN_POLICY));
+    let strict = common::builds::strict();
+    let strict_sha = hex::encode(signing::digest(&strict));
+    for app in &apps {
+        assert_eq!(active_sha(app, &admin.key).await, builtin);
+        assert_eq!(
+            docs_status(app, &reader.key).await,
+            200,
+            "default: /docs open"
+        );
+    }
+
+    let sig = signing::sign(&key, &strict);
+    let resp = send(
+        apps[0]
+            .request(Method::PUT, "/api/v1/policy", Some(&admin.key))
+            .header("X-Policy-Signature", sig)
+            .body(strict.clone()),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "PUT on A: {}",
+        resp.text().await.unwrap_or_default()
+    );
+    let all: Vec<&TestApp> = apps.iter().collect();
+    let took = converge(&all, &admin.key, &strict_sha, "upload on A").await;
+    eprintln!("upload on A reached B and C in {took:?}");
+    for (n, app) in apps.iter().enumerate() {
+        assert_detail(
+            app.get("/docs", Some(&reader.key)).await,
+            403,
+            "Requires scope: admin",
+            &format!("strict policy on instance {n}"),
+        )
+        .await;
+    }
+    let (_, _, v) = json_of(apps[1].get("/api/v1/policy", Some(&admin.key)).await).await;
+    assert_eq!(v["active"]["source"], "cluster:upload", "{v}");
+
+    // Rollback on C: everyone goes back to the built-in build.
+    let resp =
+        send(apps[2].request(Method::POST, "/api/v1/policy/rollback", Some(&admin.key))).await;
+    assert_eq!(resp.status(), 200, "rollback on C");
+    let took = converge(&all, &admin.key, &builtin, "rollback on C").await;
+    eprintln!("rollback on C reached A and B in {took:?}");
+    for app in &apps {
+        assert_eq!(docs_status(app, &reader.key).await, 200, "default again");
+    }
+
+    // Strict again (from B), then a fourth instance joins: it adopts it.
+    let resp = send(
+        apps[1]
+            .request(Method::PUT, "/api/v1/policy", Some(&admin.key))
+            .header("X-Policy-Signature", signing::sign(&key, &strict))
+            .body(strict.clone()),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "PUT on B");
+    let mut env4 = hardened_env();
+    env4.extend_from_slice(&env);
+    let d = apps[0].spawn_sibling(&env4).await;
+    let mut all = all;
+    all.push(&d);
+    converge(&all, &admin.key, &strict_sha, "a fourth instance").await;
+    assert_detail(
+        d.get("/docs", Some(&reader.key)).await,
+        403,
+        "Requires scope: admin",
+        "strict policy on the instance that joined later",
+    )
+    .await;
 }

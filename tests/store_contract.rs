@@ -12,9 +12,9 @@ use common::pg::{self, PgDb};
 use futures::future::LocalBoxFuture;
 use libtest_mimic::{Arguments, Failed, Trial};
 use securescan_host::store::{
-    self, AttemptOutcome, AttemptRecord, Counts, DynStore, FindingRecord, NewDelivery, NewKey,
-    RevokeCheck, RevokeOutcome, ScanRecord, ScanUpdate, Signal, StoredEvent, Transition,
-    WebhookRecord,
+    self, ActivePolicy, AttemptOutcome, AttemptRecord, Counts, DynStore, FindingRecord,
+    NewDelivery, NewKey, RevokeCheck, RevokeOutcome, ScanRecord, ScanUpdate, Signal, StoredEvent,
+    StoredPolicy, Transition, WebhookRecord,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +56,7 @@ const CASES: &[(&str, Case)] = cases![
     deliveries_are_claimed_once_by_competing_dispatchers,
     signals_reach_other_handles,
     buckets_update_atomically_across_handles,
+    policy_builds_are_published_with_generations,
 ];
 
 fn main() {
@@ -815,4 +816,46 @@ async fn buckets_update_atomically_across_handles(c: Ctx) {
     assert_eq!(c.store.purge_buckets(6).await.unwrap(), 1);
     c.store.update_bucket("key:abc", &read).await.unwrap();
     assert_eq!(*seen.lock().unwrap(), None);
+}
+
+async fn policy_builds_are_published_with_generations(c: Ctx) {
+    let s = c.store;
+    assert_eq!(s.active_policy().await.unwrap(), None);
+    let build = |sha: &str, sig: Option<&str>| StoredPolicy {
+        sha256: sha.into(),
+        wasm: vec![0, 97, 115, 109, 255, 1],
+        signature: sig.map(str::to_string),
+        source: "upload".into(),
+    };
+    assert_eq!(
+        s.publish_policy(&build("aa", Some("sig-a")), "t1")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.publish_policy(&build("bb", None), "t2").await.unwrap(), 2);
+    // Back to a stored build: its bytes and signature are kept.
+    let mut again = build("aa", None);
+    again.source = "rollback".into();
+    assert_eq!(s.publish_policy(&again, "t3").await.unwrap(), 3);
+    assert_eq!(
+        s.active_policy().await.unwrap(),
+        Some(ActivePolicy {
+            sha256: "aa".into(),
+            generation: 3,
+            source: "rollback".into()
+        })
+    );
+    let got = s.get_policy("aa").await.unwrap().unwrap();
+    assert_eq!(got.wasm, vec![0, 97, 115, 109, 255, 1]);
+    assert_eq!(got.signature.as_deref(), Some("sig-a"));
+    assert!(s.get_policy("cc").await.unwrap().is_none());
+    // Another instance sees the same.
+    let other = Ctx {
+        url: c.url.clone(),
+        store: s.clone(),
+    }
+    .another()
+    .await;
+    assert_eq!(other.active_policy().await.unwrap().unwrap().generation, 3);
 }

@@ -167,6 +167,7 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
         stop_rx.clone(),
     ));
     let upkeep = tokio::spawn(state.scans.clone().maintain(stop_rx.clone()));
+    let policy_sync = crate::policy_sync::start(&store, &cluster, &registry, stop_rx.clone());
     axum::serve(
         listener,
         http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -181,6 +182,9 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     let _ = dispatcher.await;
     let _ = event_writer.await;
     let _ = upkeep.await;
+    if let Some(t) = policy_sync {
+        let _ = t.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod last_used;
 pub mod logging;
 pub mod policy;
+pub mod policy_sync;
 pub mod ratelimit;
 pub mod scanner;
 pub mod scans;

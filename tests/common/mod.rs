@@ -13,9 +13,9 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod builds;
 pub mod pg;
 pub mod sse;
-pub mod builds;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};

@@ -52,6 +52,9 @@ pub enum Source {
     Upload,
     /// `POST /api/v1/policy/rollback`.
     Rollback,
+    /// Made active by another instance on the shared database; the label
+    /// is the source it had there.
+    Cluster(String),
 }
 
 impl Source {
@@ -61,6 +64,7 @@ impl Source {
             Source::File(p) => format!("file:{}", p.display()),
             Source::Upload => "upload".into(),
             Source::Rollback => "rollback".into(),
+            Source::Cluster(label) => format!("cluster:{label}"),
         }
     }
 }
@@ -153,6 +157,26 @@ struct Entry {
     build: Arc<PolicyBuild>,
     loaded_at: String,
     source: Source,
+    /// What it was loaded from, to hand to other instances.
+    bytes: Arc<Vec<u8>>,
+    signature: Option<String>,
+}
+
+/// A build that became active here by an operator's action (upload, file
+/// reload, rollback), for the other instances to adopt.
+#[derive(Clone, Debug)]
+pub struct Published {
+    pub sha256: String,
+    pub bytes: Arc<Vec<u8>>,
+    pub signature: Option<String>,
+    /// The source label (`upload`, `file:...`, `rollback`).
+    pub source: String,
+}
+
+/// Where builds made active here are announced (the shared store).
+#[async_trait::async_trait]
+pub trait Publish: Send + Sync {
+    async fn publish(&self, build: Published);
 }
 
 impl Entry {
@@ -207,6 +231,7 @@ pub struct PolicyRegistry {
     /// One swap (or rollback) at a time.
     swap: tokio::sync::Mutex<()>,
     options: RegistryOptions,
+    publisher: std::sync::OnceLock<Arc<dyn Publish>>,
 }
 
 impl PolicyRegistry {
@@ -218,7 +243,39 @@ impl PolicyRegistry {
             cache: Mutex::default(),
             swap: tokio::sync::Mutex::new(()),
             options,
+            publisher: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on, builds made active by an upload, a file reload or a
+    /// rollback are handed to `publisher` (set once, after the start build).
+    pub fn set_publisher(&self, publisher: Arc<dyn Publish>) {
+        let _ = self.publisher.set(publisher);
+    }
+
+    async fn announce(&self, entry: Option<Published>) {
+        if let (Some(p), Some(build)) = (self.publisher.get(), entry) {
+            p.publish(build).await;
+        }
+    }
+
+    fn published(&self) -> Option<Published> {
+        let h = self.history.lock().expect("history lock");
+        let e = h.active.as_ref()?;
+        match e.source {
+            Source::Upload | Source::File(_) | Source::Rollback => Some(Published {
+                sha256: e.build.sha256().to_string(),
+                bytes: e.bytes.clone(),
+                signature: e.signature.clone(),
+                source: e.source.label(),
+            }),
+            Source::Builtin | Source::Cluster(_) => None,
+        }
+    }
+
+    /// The sha256 of the active build, if any.
+    pub fn active_sha256(&self) -> Option<String> {
+        self.current().map(|b| b.sha256().to_string())
     }
 
     /// The pointer the request path loads the active build from.
@@ -309,8 +366,9 @@ impl PolicyRegistry {
             }
             None => {}
         }
-        let _one_at_a_time = self.swap.lock().await;
+        let one_at_a_time = self.swap.lock().await;
         let key = self.cache_key(&sha256);
+        let kept = Arc::new(bytes.clone());
         let (build, cached) = match self.cached(&key) {
             Some(b) => (b, true),
             None => {
@@ -329,7 +387,7 @@ impl PolicyRegistry {
         };
         check(&build, &self.options.invariants)?;
         self.remember(key, build.clone());
-        let (active, previous) = self.install(build, source);
+        let (active, previous) = self.install(build, source, kept, signature.map(str::to_string));
         let accepted = Accepted {
             active,
             previous,
@@ -345,6 +403,11 @@ impl PolicyRegistry {
             elapsed_ms = accepted.elapsed_ms,
             "policy build active"
         );
+        let announce = self.published();
+        // Announced before the next swap may start, so the database sees
+        // this instance's swaps in the order they happened here.
+        self.announce(announce).await;
+        drop(one_at_a_time);
         Ok(accepted)
     }
 
@@ -354,6 +417,8 @@ impl PolicyRegistry {
         &self,
         build: Arc<PolicyBuild>,
         source: Source,
+        bytes: Arc<Vec<u8>>,
+        signature: Option<String>,
     ) -> (BuildSummary, Option<BuildSummary>) {
         let mut h = self.history.lock().expect("history lock");
         self.active.store(Some(build.clone()));
@@ -361,6 +426,8 @@ impl PolicyRegistry {
             build,
             loaded_at: crate::keys::now_rfc3339(),
             source,
+            bytes,
+            signature,
         };
         let old = h.active.replace(entry);
         if old.is_some() {
@@ -376,7 +443,20 @@ impl PolicyRegistry {
     /// from memory: no compile, no checks beyond those it passed.
     pub async fn rollback(&self) -> Result<Accepted, RollbackError> {
         let start = Instant::now();
-        let _one_at_a_time = self.swap.lock().await;
+        let one_at_a_time = self.swap.lock().await;
+        let accepted = self.swap_back(start)?;
+        tracing::info!(sha256 = %accepted.active.sha256, policy = %accepted.active.name,
+            "policy build rolled back");
+        let announce = self.published();
+        // Announced before the next swap may start, so the database sees
+        // this instance's swaps in the order they happened here.
+        self.announce(announce).await;
+        drop(one_at_a_time);
+        Ok(accepted)
+    }
+
+    /// The synchronous half of a rollback, under the history lock.
+    fn swap_back(&self, start: Instant) -> Result<Accepted, RollbackError> {
         let mut h = self.history.lock().expect("history lock");
         let prev = h.previous.take().ok_or(RollbackError::NoPrevious)?;
         self.active.store(Some(prev.build.clone()));
@@ -384,17 +464,16 @@ impl PolicyRegistry {
             build: prev.build,
             loaded_at: crate::keys::now_rfc3339(),
             source: Source::Rollback,
+            bytes: prev.bytes,
+            signature: prev.signature,
         });
         h.previous = old;
-        let accepted = Accepted {
+        Ok(Accepted {
             active: h.active.as_ref().map(Entry::summary).expect("just set"),
             previous: h.previous.as_ref().map(Entry::summary),
             cached: true,
             elapsed_ms: start.elapsed().as_secs_f64() * 1000.0,
-        };
-        tracing::info!(sha256 = %accepted.active.sha256, policy = %accepted.active.name,
-            "policy build rolled back");
-        Ok(accepted)
+        })
     }
 
     /// Loads the build a server starts with: the file, or the built-in one.

@@ -55,6 +55,34 @@ pub struct RevokeCheck {
     pub other_admin_keys: u32,
 }
 
+/// A policy build stored for the other instances.
+#[derive(Clone)]
+pub struct StoredPolicy {
+    pub sha256: String,
+    pub wasm: Vec<u8>,
+    pub signature: Option<String>,
+    pub source: String,
+}
+
+impl std::fmt::Debug for StoredPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredPolicy")
+            .field("sha256", &self.sha256)
+            .field("size", &self.wasm.len())
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// Which build the instances should run; `generation` grows with every
+/// publication, so an instance knows whether it has seen this one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivePolicy {
+    pub sha256: String,
+    pub generation: u64,
+    pub source: String,
+}
+
 /// A rate-limit bucket as stored: (level, updated_ms).
 pub type BucketState = (u64, u64);
 
@@ -326,6 +354,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Deletes buckets not touched since `before_ms` (refilled long ago).
     async fn purge_buckets(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Stores a build (kept if already there) and makes it the active one;
+    /// returns the new generation.
+    async fn publish_policy(&self, build: &StoredPolicy, at: &str) -> Result<u64, StoreError>;
+    async fn active_policy(&self) -> Result<Option<ActivePolicy>, StoreError>;
+    async fn get_policy(&self, sha256: &str) -> Result<Option<StoredPolicy>, StoreError>;
     /// Sends a signal to every instance listening on this database.
     async fn signal(&self, payload: &str) -> Result<(), StoreError>;
     /// Signals from every instance, or `None` when the database has no

@@ -39,6 +39,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/postgres/0005_rate_buckets.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_policy_builds.sql"),
+    ),
 ];
 
 /// The NOTIFY channel every instance listens on.
@@ -616,6 +620,65 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected())
+    }
+
+    async fn publish_policy(&self, b: &StoredPolicy, at: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO policy_builds (sha256, wasm, signature, source, stored_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (sha256) DO UPDATE SET signature = COALESCE(excluded.signature, policy_builds.signature)",
+        )
+        .bind(&b.sha256)
+        .bind(&b.wasm)
+        .bind(&b.signature)
+        .bind(&b.source)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        let generation: i64 = sqlx::query_scalar(
+            "INSERT INTO policy_active (id, sha256, generation, source, updated_at) VALUES (1, $1, 1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET sha256 = excluded.sha256, generation = policy_active.generation + 1, \
+             source = excluded.source, updated_at = excluded.updated_at RETURNING generation",
+        )
+        .bind(&b.sha256)
+        .bind(&b.source)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(generation.max(0) as u64)
+    }
+
+    async fn active_policy(&self) -> Result<Option<ActivePolicy>, StoreError> {
+        let row = sqlx::query("SELECT sha256, generation, source FROM policy_active WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(ActivePolicy {
+                sha256: r.try_get("sha256")?,
+                generation: r.try_get::<i64, _>("generation")?.max(0) as u64,
+                source: r.try_get("source")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn get_policy(&self, sha256: &str) -> Result<Option<StoredPolicy>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sha256, wasm, signature, source FROM policy_builds WHERE sha256 = $1",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(StoredPolicy {
+                sha256: r.try_get("sha256")?,
+                wasm: r.try_get("wasm")?,
+                signature: r.try_get("signature")?,
+                source: r.try_get("source")?,
+            })
+        })
+        .transpose()
     }
 
     async fn signal(&self, payload: &str) -> Result<(), StoreError> {
