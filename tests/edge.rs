@@ -928,6 +928,21 @@ async fn sighup_reloads_the_policy_and_a_failed_reload_keeps_the_old_one() {
     assert_eq!(status, 200, "{v}");
     let logs = edge.logs();
     assert!(logs.contains("policy reload failed"), "{logs}");
+
+    // A build that compiles but breaks the invariants is refused too, with
+    // the server's reason.
+    std::fs::write(&policy, common::builds::breaks_invariants()).unwrap();
+    hup(edge.pid());
+    wait_for("policy_reload_failures", 2).await;
+    assert_eq!(edge.metrics().await["policy_reloads"], 1);
+    assert!(
+        edge.logs()
+            .contains("Policy build breaks the policy invariants"),
+        "{}",
+        edge.logs()
+    );
+    let (status, _, v) = json_of(edge.get("/api/v1/scans", Some(&admin.key)).await).await;
+    assert_eq!(status, 200, "still the old build: {v}");
 }
 
 /// `ssk_<id>_<secret>` with a valid checksum for any id: key ids are not

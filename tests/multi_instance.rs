@@ -37,6 +37,9 @@ fn main() {
             "concurrent_revokes_over_three_instances_leave_one_admin",
             || Box::pin(concurrent_revokes_over_three_instances_leave_one_admin()),
         ),
+        ("streams_survive_lost_notification_connections", || {
+            Box::pin(streams_survive_lost_notification_connections())
+        }),
         ("a_cancel_on_c_stops_the_scan_running_on_a", || {
             Box::pin(a_cancel_on_c_stops_the_scan_running_on_a())
         }),
@@ -652,4 +655,58 @@ async fn a_policy_build_accepted_on_one_instance_reaches_every_instance() {
         "strict policy on the instance that joined later",
     )
     .await;
+}
+
+/// Kills every instance's LISTEN connection (as a network cut or a database
+/// restart would): notifications are lost, yet a scan run on A is streamed
+/// on B in full, in order, read from the table; and the listeners come back.
+async fn streams_survive_lost_notification_connections() {
+    use sqlx::Connection;
+    let Cluster { apps, admin, _db } = cluster(&[]).await;
+    let db_name = _db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut conn = sqlx::PgConnection::connect(&pg::admin_url()).await.unwrap();
+    let kill = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = '{db_name}' AND query ILIKE 'LISTEN%'"
+    );
+    let killed: i64 = sqlx::query_scalar(&kill)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(killed >= 3, "one listener per instance was cut ({killed})");
+    let files = tree(2000);
+    let id = create_scan(&apps[0], &admin.key, files.path()).await;
+    let s = expect_stream(
+        open_events(&apps[1], &id, None, Some(&admin.key), None).await,
+        "stream on B with its listener cut",
+    )
+    .await;
+    check_sequence(&s, 1, "stream on B with its listener cut");
+    assert_eq!(s.last().name(), "scan.complete", "{:?}", s.names());
+    // The listeners reconnect (sqlx re-LISTENs on its next receive).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db_name}' AND query ILIKE 'LISTEN%'"
+        ))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if n >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "listeners did not come back ({n})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

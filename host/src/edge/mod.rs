@@ -154,7 +154,12 @@ impl Affinity {
 fn load_build(runtime: &Runtime, path: Option<&PathBuf>) -> anyhow::Result<PolicyBuild> {
     let bytes = crate::policy::reload::read_build(path.map(PathBuf::as_path))
         .map_err(anyhow::Error::msg)?;
-    Ok(runtime.load(&bytes)?)
+    let build = runtime.load(&bytes)?;
+    // The server's checks after compiling (WIT version, the invariants run
+    // through the build): the edge refuses what the server would refuse.
+    crate::policy::registry::check(&build, crate::policy::invariants::DEFAULT_INVARIANTS)
+        .map_err(|r| anyhow::anyhow!("{r}"))?;
+    Ok(build)
 }
 
 impl Edge {

@@ -555,7 +555,9 @@ fn refusal_of_load(sha256: &str, e: LoadFailure) -> Refusal {
 }
 
 /// Steps 4 and 5 on a linked build.
-fn check(build: &PolicyBuild, invariant_file: &str) -> Result<(), Refusal> {
+/// The checks after compiling: WIT version, then the invariants through the
+/// build itself (a trap there is its own refusal). Also used by the edge.
+pub fn check(build: &PolicyBuild, invariant_file: &str) -> Result<(), Refusal> {
     let wit = &build.info().wit_version;
     if wit != WIT_VERSION {
         return Err(Refusal::new(
