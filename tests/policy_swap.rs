@@ -937,3 +937,67 @@ fn openssl_pem_keys_work() {
     cli_ok(&["policy", "sign", "--key", &p(&key), &p(&wasm)]);
     cli_ok(&["policy", "verify", "--key", &p(&public), &p(&wasm)]);
 }
+
+// ------------------------------------------------------- requests in flight --
+
+/// A request that passed the gate before a swap is decided to its end by
+/// the build it started with: `POST /api/v1/scans` reads its body after the
+/// gate, and its rate limit comes from its build (burst 10 in the default
+/// build, 5 in strict).
+#[tokio::test]
+async fn a_request_in_flight_finishes_on_the_build_it_started_with() {
+    let keys = Keys::new();
+    let public = keys.public_path();
+    let (app, admin, _read) = server(&[("SECURESCAN_POLICY_PUBLIC_KEY", public.as_str())]).await;
+    let strict = builds::strict();
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::write(tree.path().join("a.txt"), "hello\n").unwrap();
+    let body = json!({ "target_path": tree.path().to_str().unwrap(), "scan_types": ["code"] })
+        .to_string()
+        .into_bytes();
+    let (first, rest) = body.split_at(body.len() / 2);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let in_flight = tokio::spawn(send(
+        app.request(Method::POST, "/api/v1/scans", Some(&admin.key))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream)),
+    ));
+    tx.send(Ok(first.to_vec())).await.unwrap();
+    // The headers are in: the gate has taken the default build.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _, v) =
+        json_of(put(&app, &admin.key, strict.clone(), Some(&keys.sign(&strict))).await).await;
+    assert_eq!(status, 200, "swap to strict: {v}");
+    tx.send(Ok(rest.to_vec())).await.unwrap();
+    drop(tx);
+    let resp = in_flight.await.unwrap();
+    assert_eq!(resp.status(), 200, "the scan in flight was created");
+    assert_eq!(
+        header_of(&resp, "x-ratelimit-limit"),
+        "10",
+        "decided by the default build it started with"
+    );
+    let after = app
+        .post_json(
+            "/api/v1/scans",
+            Some(&admin.key),
+            &json!({ "target_path": tree.path().to_str().unwrap(), "scan_types": ["code"] }),
+        )
+        .await;
+    assert_eq!(after.status(), 200);
+    assert_eq!(
+        header_of(&after, "x-ratelimit-limit"),
+        "5",
+        "a request after the swap: strict"
+    );
+}
+
+fn header_of(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
