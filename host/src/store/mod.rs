@@ -4,6 +4,7 @@
 //! contract suite (`tests/store_contract.rs`).
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 pub use postgres::PgStore;

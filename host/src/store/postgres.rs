@@ -9,9 +9,9 @@
 //! - progress events are rows (the truth) plus `NOTIFY securescan` (a hint);
 //! - `last_used_at` only moves forward (`GREATEST`), whoever writes it.
 
-use super::sqlite::event_id;
+use super::rows;
 use super::*;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -66,47 +66,6 @@ const SCAN_COLUMNS: &str = "id, target_path, scan_types, status, created_at, sta
 
 const HOOK_COLUMNS: &str = "id, name, url, event_filter, secret, created_at";
 
-fn record(row: &PgRow) -> Result<KeyRecord, StoreError> {
-    Ok(KeyRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        key_hash: row.try_get("key_hash")?,
-        scopes: scopes_from_text(&row.try_get::<String, _>("scopes")?)?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn scan(row: &PgRow) -> Result<ScanRecord, StoreError> {
-    Ok(ScanRecord {
-        id: row.try_get("id")?,
-        target_path: row.try_get("target_path")?,
-        scan_types: scopes_from_text(&row.try_get::<String, _>("scan_types")?)?,
-        status: row.try_get("status")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        completed_at: row.try_get("completed_at")?,
-        error: row.try_get("error")?,
-        files_scanned: row.try_get("files_scanned")?,
-        findings_count: row.try_get("findings_count")?,
-        skipped: serde_json::from_str(&row.try_get::<String, _>("skipped")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    })
-}
-
-fn webhook(row: &PgRow) -> Result<WebhookRecord, StoreError> {
-    Ok(WebhookRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        url: row.try_get("url")?,
-        event_filter: scopes_from_text(&row.try_get::<String, _>("event_filter")?)?,
-        secret: row.try_get("secret")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 /// A scan's status, locked for the caller's transaction.
 async fn scan_status(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -118,14 +77,6 @@ async fn scan_status(
             .fetch_optional(&mut **tx)
             .await?,
     )
-}
-
-fn stored_event(r: &PgRow) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
-        id: r.try_get::<i64, _>("id")? as u64,
-        name: r.try_get("name")?,
-        data: r.try_get("data")?,
-    })
 }
 
 impl PgStore {
@@ -210,7 +161,7 @@ impl Store for PgStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(rows::key).transpose()
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -219,7 +170,7 @@ impl Store for PgStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(record).collect()
+        rows.iter().map(rows::key).collect()
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
@@ -347,7 +298,7 @@ impl Store for PgStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(scan).transpose()
+        row.as_ref().map(rows::scan).transpose()
     }
 
     async fn list_scans(&self, limit: u32) -> Result<Vec<ScanRecord>, StoreError> {
@@ -357,7 +308,7 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(scan).collect()
+        rows.iter().map(rows::scan).collect()
     }
 
     async fn transition_scan(
@@ -435,17 +386,7 @@ impl Store for PgStore {
         .bind(scan_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FindingRecord {
-                    file: r.try_get("file")?,
-                    line: r.try_get("line")?,
-                    rule: r.try_get("rule")?,
-                    severity: r.try_get("severity")?,
-                    excerpt: r.try_get("excerpt")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::finding).collect()
     }
 
     async fn delete_scan(&self, id: &str, busy: &[&str]) -> Result<Transition, StoreError> {
@@ -509,7 +450,7 @@ impl Store for PgStore {
         }
         let ids = events
             .iter()
-            .map(|e| event_id(e.id))
+            .map(|e| rows::event_id(e.id))
             .collect::<Result<Vec<_>, _>>()?;
         let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
         let datas: Vec<&str> = events.iter().map(|e| e.data.as_str()).collect();
@@ -560,11 +501,11 @@ impl Store for PgStore {
             "SELECT id, name, data FROM scan_events WHERE scan_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(scan_id)
-        .bind(event_id(after)?)
+        .bind(rows::event_id(after)?)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(stored_event).collect()
+        rows.iter().map(rows::event).collect()
     }
 
     async fn purge_events(&self, completed_before: &str) -> Result<u64, StoreError> {
@@ -738,7 +679,7 @@ impl Store for PgStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(webhook).transpose()
+        row.as_ref().map(rows::webhook).transpose()
     }
 
     async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, StoreError> {
@@ -747,7 +688,7 @@ impl Store for PgStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(webhook).collect()
+        rows.iter().map(rows::webhook).collect()
     }
 
     async fn update_webhook(&self, h: &WebhookRecord) -> Result<bool, StoreError> {
@@ -813,32 +754,14 @@ impl Store for PgStore {
             attempts
                 .entry(a.try_get("delivery_id")?)
                 .or_default()
-                .push(AttemptRecord {
-                    attempt: a.try_get("attempt")?,
-                    status_code: a.try_get("status_code")?,
-                    error: a.try_get("error")?,
-                    at: a.try_get("at")?,
-                });
+                .push(rows::attempt(a)?);
         }
         let mut out = Vec::with_capacity(rows.len());
         for (row, id) in rows.iter().zip(ids) {
-            let status: String = row.try_get("status")?;
-            out.push(DeliveryRecord {
-                attempt_log: attempts.remove(&id).unwrap_or_default(),
-                id,
-                event: row.try_get("event")?,
-                attempts: row.try_get("attempts")?,
-                last_status_code: row.try_get("last_status_code")?,
-                last_error: row.try_get("last_error")?,
-                created_at: row.try_get("created_at")?,
-                next_attempt_at: if status == "pending" {
-                    row.try_get("next_attempt_at")?
-                } else {
-                    None
-                },
-                delivered_at: row.try_get("delivered_at")?,
-                status,
-            });
+            out.push(rows::delivery(
+                row,
+                attempts.remove(&id).unwrap_or_default(),
+            )?);
         }
         Ok(out)
     }
@@ -864,19 +787,7 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ClaimedDelivery {
-                    id: r.try_get("id")?,
-                    webhook_id: r.try_get("webhook_id")?,
-                    event: r.try_get("event")?,
-                    payload: r.try_get("payload")?,
-                    attempts: r.try_get("attempts")?,
-                    created_at: r.try_get("created_at")?,
-                    created_ms: r.try_get("created_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::claimed).collect()
     }
 
     async fn record_attempt(

@@ -1,5 +1,6 @@
 //! The embedded default: SQLite in WAL mode.
 
+use super::rows;
 use super::*;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -41,35 +42,7 @@ const COLUMNS: &str = "id, name, prefix, key_hash, scopes, created_at, last_used
 
 const SCAN_COLUMNS: &str = "id, target_path, scan_types, status, created_at, started_at, completed_at, error, files_scanned, findings_count, skipped";
 
-fn scan(row: &sqlx::sqlite::SqliteRow) -> Result<ScanRecord, StoreError> {
-    Ok(ScanRecord {
-        id: row.try_get("id")?,
-        target_path: row.try_get("target_path")?,
-        scan_types: scopes_from_text(&row.try_get::<String, _>("scan_types")?)?,
-        status: row.try_get("status")?,
-        created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        completed_at: row.try_get("completed_at")?,
-        error: row.try_get("error")?,
-        files_scanned: row.try_get("files_scanned")?,
-        findings_count: row.try_get("findings_count")?,
-        skipped: serde_json::from_str(&row.try_get::<String, _>("skipped")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    })
-}
-
 const HOOK_COLUMNS: &str = "id, name, url, event_filter, secret, created_at";
-
-fn webhook(row: &sqlx::sqlite::SqliteRow) -> Result<WebhookRecord, StoreError> {
-    Ok(WebhookRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        url: row.try_get("url")?,
-        event_filter: scopes_from_text(&row.try_get::<String, _>("event_filter")?)?,
-        secret: row.try_get("secret")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
 
 /// A scan's status, read inside the caller's (write-locked) transaction.
 async fn scan_status(
@@ -82,24 +55,6 @@ async fn scan_status(
             .fetch_optional(&mut **tx)
             .await?,
     )
-}
-
-/// Event ids are u64 in the API and i64 in SQL.
-pub(super) fn event_id(id: u64) -> Result<i64, StoreError> {
-    i64::try_from(id).map_err(|_| StoreError::Corrupt(format!("event id {id} out of range")))
-}
-
-fn record(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
-    Ok(KeyRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        key_hash: row.try_get("key_hash")?,
-        scopes: scopes_from_text(&row.try_get::<String, _>("scopes")?)?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
 }
 
 impl SqliteStore {
@@ -182,7 +137,7 @@ impl Store for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(record).transpose()
+        row.as_ref().map(rows::key).transpose()
     }
 
     async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
@@ -191,7 +146,7 @@ impl Store for SqliteStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(record).collect()
+        rows.iter().map(rows::key).collect()
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
@@ -310,7 +265,7 @@ impl Store for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(scan).transpose()
+        row.as_ref().map(rows::scan).transpose()
     }
 
     async fn list_scans(&self, limit: u32) -> Result<Vec<ScanRecord>, StoreError> {
@@ -320,7 +275,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(scan).collect()
+        rows.iter().map(rows::scan).collect()
     }
 
     async fn transition_scan(
@@ -392,17 +347,7 @@ impl Store for SqliteStore {
         .bind(scan_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FindingRecord {
-                    file: r.try_get("file")?,
-                    line: r.try_get("line")?,
-                    rule: r.try_get("rule")?,
-                    severity: r.try_get("severity")?,
-                    excerpt: r.try_get("excerpt")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::finding).collect()
     }
 
     async fn delete_scan(&self, id: &str, busy: &[&str]) -> Result<Transition, StoreError> {
@@ -473,7 +418,7 @@ impl Store for SqliteStore {
                 "INSERT OR IGNORE INTO scan_events (scan_id, id, name, data) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM scans WHERE id = ?)",
             )
             .bind(scan_id)
-            .bind(event_id(e.id)?)
+            .bind(rows::event_id(e.id)?)
             .bind(&e.name)
             .bind(&e.data)
             .bind(scan_id)
@@ -518,19 +463,11 @@ impl Store for SqliteStore {
             "SELECT id, name, data FROM scan_events WHERE scan_id = ? AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(scan_id)
-        .bind(event_id(after)?)
+        .bind(rows::event_id(after)?)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredEvent {
-                    id: r.try_get::<i64, _>("id")? as u64,
-                    name: r.try_get("name")?,
-                    data: r.try_get("data")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::event).collect()
     }
 
     async fn purge_events(&self, completed_before: &str) -> Result<u64, StoreError> {
@@ -672,7 +609,7 @@ impl Store for SqliteStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(webhook).transpose()
+        row.as_ref().map(rows::webhook).transpose()
     }
 
     async fn list_webhooks(&self) -> Result<Vec<WebhookRecord>, StoreError> {
@@ -681,7 +618,7 @@ impl Store for SqliteStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(webhook).collect()
+        rows.iter().map(rows::webhook).collect()
     }
 
     async fn update_webhook(&self, h: &WebhookRecord) -> Result<bool, StoreError> {
@@ -742,32 +679,9 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|a| {
-                Ok(AttemptRecord {
-                    attempt: a.try_get("attempt")?,
-                    status_code: a.try_get("status_code")?,
-                    error: a.try_get("error")?,
-                    at: a.try_get("at")?,
-                })
-            })
+            .map(rows::attempt)
             .collect::<Result<Vec<_>, StoreError>>()?;
-            let status: String = row.try_get("status")?;
-            out.push(DeliveryRecord {
-                id,
-                event: row.try_get("event")?,
-                attempts: row.try_get("attempts")?,
-                last_status_code: row.try_get("last_status_code")?,
-                last_error: row.try_get("last_error")?,
-                created_at: row.try_get("created_at")?,
-                next_attempt_at: if status == "pending" {
-                    row.try_get("next_attempt_at")?
-                } else {
-                    None
-                },
-                delivered_at: row.try_get("delivered_at")?,
-                status,
-                attempt_log: attempts,
-            });
+            out.push(rows::delivery(row, attempts)?);
         }
         Ok(out)
     }
@@ -794,19 +708,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ClaimedDelivery {
-                    id: r.try_get("id")?,
-                    webhook_id: r.try_get("webhook_id")?,
-                    event: r.try_get("event")?,
-                    payload: r.try_get("payload")?,
-                    attempts: r.try_get("attempts")?,
-                    created_at: r.try_get("created_at")?,
-                    created_ms: r.try_get("created_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::claimed).collect()
     }
 
     async fn record_attempt(
