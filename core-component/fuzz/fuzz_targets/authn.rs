@@ -29,7 +29,11 @@ fuzz_target!(|inputs: (FactsInput, FactsInput)| {
     let f = &built.facts;
     let r = authn::authenticate(f);
     let _ = authn::authenticate(&other.build().facts);
-    assert_eq!(r, authn::authenticate(&f.clone()), "decision is not a function of the facts");
+    assert_eq!(
+        r,
+        authn::authenticate(&f.clone()),
+        "decision is not a function of the facts"
+    );
 
     let dev_mode = !f.auth_required && f.env_key.is_none() && !f.db_key_exists;
     match &r {
@@ -62,7 +66,11 @@ fuzz_target!(|inputs: (FactsInput, FactsInput)| {
                 }
                 Credential::ApiKey(k) | Credential::Bearer(k) => match p.kind {
                     PrincipalKind::Env => {
-                        assert_eq!(f.env_key.as_deref(), Some(k.as_str()), "env principal without the env key")
+                        assert_eq!(
+                            f.env_key.as_deref(),
+                            Some(k.as_str()),
+                            "env principal without the env key"
+                        )
                     }
                     PrincipalKind::DbKey => {
                         let row = f.row.as_ref().expect("DB principal without a row");
@@ -70,13 +78,22 @@ fuzz_target!(|inputs: (FactsInput, FactsInput)| {
                         assert_eq!(p.id, row.id);
                         let parsed = keys::parse_key(k).expect("allowed key parses");
                         assert_eq!(parsed.id, row.id);
-                        assert!(keys::verify_key(k, &row.stored_hash), "allowed key does not verify");
-                        assert!(!built.flipped_key, "a key with one changed character was allowed");
+                        assert!(
+                            keys::verify_key(k, &row.stored_hash),
+                            "allowed key does not verify"
+                        );
+                        assert!(
+                            !built.flipped_key,
+                            "a key with one changed character was allowed"
+                        );
                     }
                     k => panic!("a key gave principal {k:?}"),
                 },
                 Credential::EventToken(t) => {
-                    assert!(f.accepts_event_token, "event token allowed on a route without them");
+                    assert!(
+                        f.accepts_event_token,
+                        "event token allowed on a route without them"
+                    );
                     let scan = f.resource_id.as_deref().unwrap_or("");
                     let c = tokens::verify_token(&f.event_secret, t, scan, f.now)
                         .expect("allowed token verifies");
@@ -99,7 +116,10 @@ fuzz_target!(|inputs: (FactsInput, FactsInput)| {
                 }
             }
             if built.flipped_key && p.kind != PrincipalKind::Env {
-                panic!("a key with one changed character was allowed as {:?}", p.kind);
+                panic!(
+                    "a key with one changed character was allowed as {:?}",
+                    p.kind
+                );
             }
         }
     }

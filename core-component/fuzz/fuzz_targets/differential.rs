@@ -126,7 +126,9 @@ fn run(op: &Op) {
         }
         Op::HashKey(k, salt) => {
             let (k, _) = k.build();
-            same("hash-key", keys::hash_key(&k, salt), |b| w_hash_key(b, &k, salt));
+            same("hash-key", keys::hash_key(&k, salt), |b| {
+                w_hash_key(b, &k, salt)
+            });
         }
         Op::ScopesForNewKey(raw, known) => {
             // Arbitrary strings, or real scope names.
@@ -171,11 +173,15 @@ fn run(op: &Op) {
         }
         Op::PeekKeyId(token, scan) => {
             let t = token.build(SECRET, scan, 1_700_000_000);
-            same("peek-key-id", tokens::peek_key_id(&t), |b| w_peek_key_id(b, &t));
+            same("peek-key-id", tokens::peek_key_id(&t), |b| {
+                w_peek_key_id(b, &t)
+            });
         }
         Op::Authenticate(input) => {
             let f = input.build().facts;
-            same("authenticate", authn::authenticate(&f), |b| w_authenticate(b, &f));
+            same("authenticate", authn::authenticate(&f), |b| {
+                w_authenticate(b, &f)
+            });
         }
         Op::MayRevoke(s, target_revoked, other_admin_keys, env, required) => {
             let f = lifecycle::RevokeFacts {
@@ -185,7 +191,9 @@ fn run(op: &Op) {
                 env_key_configured: *env,
                 auth_required: *required,
             };
-            same("may-revoke", lifecycle::may_revoke(&f), |b| w_may_revoke(b, &f));
+            same("may-revoke", lifecycle::may_revoke(&f), |b| {
+                w_may_revoke(b, &f)
+            });
         }
         Op::Startup(required, env, admins, keys_n, secret) => {
             let f = lifecycle::StartupFacts {

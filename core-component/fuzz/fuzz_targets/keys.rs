@@ -44,16 +44,29 @@ fuzz_target!(|i: Input| {
             .iter()
             .enumerate()
             .all(|(j, c)| c.is_ascii_alphanumeric() || j == keys::ID_LEN));
-        assert_eq!(p.id, key[keys::PREFIX.len()..keys::PREFIX.len() + keys::ID_LEN]);
+        assert_eq!(
+            p.id,
+            key[keys::PREFIX.len()..keys::PREFIX.len() + keys::ID_LEN]
+        );
         assert_eq!(p.prefix, format!("{}{}", keys::PREFIX, p.id));
     }
 
     // Verification against an arbitrary stored form.
     let ok = keys::verify_key(&key, &i.stored);
-    assert_eq!(ok, keys::verify_key(&key, &i.stored), "verify_key is deterministic");
+    assert_eq!(
+        ok,
+        keys::verify_key(&key, &i.stored),
+        "verify_key is deterministic"
+    );
     if ok {
-        let salt_b64 = i.stored.split('$').nth(1).expect("verified form has a salt");
-        let salt = URL_SAFE_NO_PAD.decode(salt_b64).expect("verified salt decodes");
+        let salt_b64 = i
+            .stored
+            .split('$')
+            .nth(1)
+            .expect("verified form has a salt");
+        let salt = URL_SAFE_NO_PAD
+            .decode(salt_b64)
+            .expect("verified salt decodes");
         assert_eq!(
             keys::hash_key(&key, &salt),
             i.stored,

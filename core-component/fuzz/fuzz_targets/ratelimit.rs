@@ -40,14 +40,20 @@ fuzz_target!(|i: Input| {
         }
     };
     let cap = u64::from(limits.burst) * UNITS_PER_TOKEN;
-    let mut state = i.start.map(|(level, updated_ms)| Bucket { level, updated_ms });
+    let mut state = i
+        .start
+        .map(|(level, updated_ms)| Bucket { level, updated_ms });
     let fresh = state.is_none();
     let mut now = i.t0;
     let mut max_now = now;
     let mut allowed: u128 = 0;
     for step in i.steps.iter().take(64) {
         let v = ratelimit::take(state, limits, now);
-        assert_eq!(v, ratelimit::take(state, limits, now), "take is deterministic");
+        assert_eq!(
+            v,
+            ratelimit::take(state, limits, now),
+            "take is deterministic"
+        );
         assert!(v.state.level <= cap, "level above burst: {v:?}");
         assert_eq!(v.limit, limits.burst);
         assert_eq!(
@@ -60,17 +66,27 @@ fuzz_target!(|i: Input| {
             assert_eq!(v.retry_after, 0);
             assert!(limits.burst > 0, "a zero burst allowed a request");
         } else {
-            assert!(v.state.level < UNITS_PER_TOKEN, "refused with a token left: {v:?}");
+            assert!(
+                v.state.level < UNITS_PER_TOKEN,
+                "refused with a token left: {v:?}"
+            );
             assert!(v.retry_after > 0);
         }
         if let Some(prev) = state {
-            assert!(v.state.updated_ms >= prev.updated_ms, "state clock went back");
+            assert!(
+                v.state.updated_ms >= prev.updated_ms,
+                "state clock went back"
+            );
             assert!(v.state.updated_ms >= now);
             if now <= prev.updated_ms {
                 // No time passed (or it went back): nothing refilled.
                 let before = prev.level.min(cap);
                 let took = if v.allowed { UNITS_PER_TOKEN } else { 0 };
-                assert_eq!(v.state.level + took, before, "refilled without time passing");
+                assert_eq!(
+                    v.state.level + took,
+                    before,
+                    "refilled without time passing"
+                );
             }
         }
         state = Some(v.state);

@@ -56,7 +56,11 @@ fuzz_target!(|i: Input| {
     let method = i.method.build();
     let path = i.path.build();
     let r = routes::resolve(&method, &path);
-    assert_eq!(r, routes::resolve(&method, &path), "resolve is deterministic");
+    assert_eq!(
+        r,
+        routes::resolve(&method, &path),
+        "resolve is deterministic"
+    );
     if method == "HEAD" {
         assert_eq!(r, routes::resolve("GET", &path));
     }
@@ -84,9 +88,15 @@ fuzz_target!(|i: Input| {
             env_key: None,
             ..facts
         };
-        assert!(authn::authenticate(&dev).is_err(), "dev mode allowed an unknown route");
+        assert!(
+            authn::authenticate(&dev).is_err(),
+            "dev mode allowed an unknown route"
+        );
     } else {
-        assert!(path.starts_with('/') && path.len() <= routes::MAX_PATH, "{path:?}");
+        assert!(
+            path.starts_with('/') && path.len() <= routes::MAX_PATH,
+            "{path:?}"
+        );
         if path != "/" {
             for seg in path[1..].split('/') {
                 assert!(!seg.is_empty(), "empty segment accepted: {path:?}");
@@ -111,7 +121,11 @@ fuzz_target!(|i: Input| {
             }
         };
         assert_eq!(filled, r.canonical_path, "template does not match the path");
-        let m = if method == "HEAD" { "GET" } else { method.as_str() };
+        let m = if method == "HEAD" {
+            "GET"
+        } else {
+            method.as_str()
+        };
         assert!(
             TABLE.iter().any(|(tm, tt)| tm == m && *tt == r.template),
             "({m}, {}) not in the route table",

@@ -51,7 +51,10 @@ fuzz_target!(|i: Input| {
         assert_eq!(c.scan_id, i.scan);
         assert!(i.now < c.expires_at);
         assert!(!i.secret.is_empty());
-        assert_eq!(tokens::peek_key_id(&i.raw).as_deref(), Some(c.key_id.as_str()));
+        assert_eq!(
+            tokens::peek_key_id(&i.raw).as_deref(),
+            Some(c.key_id.as_str())
+        );
     }
     let _ = tokens::peek_key_id(&i.raw);
 

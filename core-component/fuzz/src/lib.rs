@@ -87,11 +87,24 @@ pub fn flip_ascii(s: &str, pos: u16, ch: u8) -> Option<String> {
 #[derive(Arbitrary, Clone, Debug)]
 pub enum KeyInput {
     Pool(u8),
-    Flipped { which: u8, pos: u16, ch: u8 },
-    Truncated { which: u8, len: u8 },
-    Extended { which: u8, tail: String },
+    Flipped {
+        which: u8,
+        pos: u16,
+        ch: u8,
+    },
+    Truncated {
+        which: u8,
+        len: u8,
+    },
+    Extended {
+        which: u8,
+        tail: String,
+    },
     /// A well-formed shape with arbitrary alphanumerics (checksum rarely right).
-    Shaped { id: [u8; 10], secret: [u8; 32] },
+    Shaped {
+        id: [u8; 10],
+        secret: [u8; 32],
+    },
     Raw(String),
 }
 
@@ -181,7 +194,11 @@ pub enum TokenInput {
         padded: bool,
     },
     /// A minted token with one byte changed.
-    Mutated { key: KeyIdInput, pos: u16, ch: u8 },
+    Mutated {
+        key: KeyIdInput,
+        pos: u16,
+        ch: u8,
+    },
     Raw(String),
 }
 
@@ -252,9 +269,9 @@ const LITERALS: &[&str] = &[
 ];
 
 const TRICKY: &[&str] = &[
-    ".", "..", "%2e", "%2E", "%2e%2e", "%2E%2e", ".%2e", "%2e.", "a%2fb", "a%2Fb", "a%5cb",
-    "a%5C", "%00", "a%00b", "%", "%2", "%zz", "%25", "%252e", "a\\b", "a;b", "a?b", "a#b",
-    "%20", " ", "\t", "é", "%c3%a9", "~", "..;", "API", "V1",
+    ".", "..", "%2e", "%2E", "%2e%2e", "%2E%2e", ".%2e", "%2e.", "a%2fb", "a%2Fb", "a%5cb", "a%5C",
+    "%00", "a%00b", "%", "%2", "%zz", "%25", "%252e", "a\\b", "a;b", "a?b", "a#b", "%20", " ",
+    "\t", "é", "%c3%a9", "~", "..;", "API", "V1",
 ];
 
 #[derive(Arbitrary, Clone, Debug)]
@@ -283,7 +300,11 @@ pub enum PathInput {
         double_slash_at: Option<u8>,
     },
     /// A real template with its parameter filled in.
-    Template { route: u8, param: SegInput, legacy: bool },
+    Template {
+        route: u8,
+        param: SegInput,
+        legacy: bool,
+    },
     Raw(String),
 }
 
