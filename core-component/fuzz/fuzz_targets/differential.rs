@@ -73,6 +73,8 @@ enum Op {
     MayRevoke(Vec<ArbScope>, bool, u32, bool, bool),
     Startup(bool, bool, u32, u32, bool),
     Take(Option<(u64, u64)>, u32, u32, u64),
+    /// The exports without input: route table, build info, token TTL, limits.
+    Constants,
 }
 
 /// One component call: a failure is a finding.
@@ -204,6 +206,14 @@ fn run(op: &Op) {
                 event_secret_configured: *secret,
             };
             same("startup", lifecycle::startup(&f), |b| w_startup(b, &f));
+        }
+        Op::Constants => {
+            same("list-routes", routes::list_routes(), w_list_routes);
+            same("describe", securescan_core::info::build_info(), w_describe);
+            same("ttl-seconds", tokens::ttl_seconds(), |b| b.ttl_seconds());
+            same("default-limits", ratelimit::default_limits(), |b| {
+                b.default_limits().map(limits_from_wit)
+            });
         }
         Op::Take(state, per_minute, burst, now) => {
             let state = state.map(|(level, updated_ms)| ratelimit::Bucket { level, updated_ms });
