@@ -25,8 +25,12 @@ ensure_cargo_fuzz() {
     fi
 }
 
+# 16 codegen units: the first build instruments every dependency (wasmtime
+# included) and takes ~10 min on 2 cores; 16 units cut that by ~12% for a
+# slightly slower fuzzer. `run` and `smoke` use the same flags so that they
+# share one build.
 build() {
-    cargo fuzz build --sanitizer none "$@"
+    cargo fuzz build --sanitizer none --codegen-units 16 "$@"
 }
 
 # libFuzzer's final statistics, and the last status line (#N, cov:, ft:).
@@ -42,7 +46,7 @@ run_one() {
     local log
     log=$(mktemp)
     set +e
-    cargo fuzz run --sanitizer none "$target" "$grown" "corpus/$target" -- \
+    cargo fuzz run --sanitizer none --codegen-units 16 "$target" "$grown" "corpus/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=4096 \
         >"$log" 2>&1
     local rc=$?
@@ -88,7 +92,7 @@ replay)
     for t in "${TARGETS[@]}"; do
         inputs=("corpus/$t")
         [ -d "artifacts/$t" ] && inputs+=("artifacts/$t")
-        cargo fuzz run --sanitizer none "$t" "${inputs[@]}" -- -runs=0
+        cargo fuzz run --sanitizer none --codegen-units 16 "$t" "${inputs[@]}" -- -runs=0
     done
     ;;
 *)
