@@ -48,3 +48,12 @@ sse-load SUBSCRIBERS="1000" FILES="2000":
 # Show the world of a built component (wasm-tools, through jco from npm).
 wit WASM="target/component/wasm32-wasip2/component/securescan_core.wasm":
     npx --yes @bytecodealliance/jco wit {{WASM}}
+
+# Fuzz one policy target for SECONDS (cargo-fuzz, stable, --sanitizer none).
+# Targets: keys tokens routes authn ratelimit differential. See core-component/fuzz/.
+fuzz TARGET SECONDS="600":
+    core-component/fuzz/fuzz.sh run {{TARGET}} {{SECONDS}}
+
+# Every fuzz target for a few seconds each, as CI does.
+fuzz-smoke SECONDS="20":
+    core-component/fuzz/fuzz.sh smoke {{SECONDS}}

@@ -22,7 +22,11 @@ use hmac::{Hmac, Mac};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use securescan_core::{authn, info, keys, lifecycle, ratelimit, routes, tokens, types};
-use securescan_host::policy::{wit, PolicyBuild, Runtime, RuntimeOptions, BUILTIN_POLICY};
+use securescan_host::policy::{PolicyBuild, Runtime, RuntimeOptions, BUILTIN_POLICY};
+
+#[path = "support/policy_convert.rs"]
+mod convert;
+use convert::*;
 use sha2::Sha256;
 use std::sync::LazyLock;
 
@@ -51,352 +55,45 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
 }
 
 fn wasm_hash_key(key: &str, salt: &[u8]) -> String {
-    ok(b().hash_key(key, salt), "hash-key")
+    ok(convert::w_hash_key(b(), key, salt), "hash-key")
 }
 
 // ---------------------------------------------------------------------------
-// Conversions between the WIT binding types and the native types
-// ---------------------------------------------------------------------------
-
-fn scope_to_wit(s: types::Scope) -> wit::types::Scope {
-    match s {
-        types::Scope::Read => wit::types::Scope::Read,
-        types::Scope::Write => wit::types::Scope::Write,
-        types::Scope::Admin => wit::types::Scope::Admin,
-    }
-}
-
-fn scope_from_wit(s: wit::types::Scope) -> types::Scope {
-    match s {
-        wit::types::Scope::Read => types::Scope::Read,
-        wit::types::Scope::Write => types::Scope::Write,
-        wit::types::Scope::Admin => types::Scope::Admin,
-    }
-}
-
-fn scopes_to_wit(s: &[types::Scope]) -> Vec<wit::types::Scope> {
-    s.iter().copied().map(scope_to_wit).collect()
-}
-
-fn scopes_from_wit(s: Vec<wit::types::Scope>) -> Vec<types::Scope> {
-    s.into_iter().map(scope_from_wit).collect()
-}
-
-fn denial_from_wit(d: wit::types::Denial) -> types::Denial {
-    let wit::types::Denial {
-        status,
-        detail,
-        challenge,
-    } = d;
-    types::Denial {
-        status,
-        detail,
-        challenge,
-    }
-}
-
-fn requirement_to_wit(r: &routes::Requirement) -> wit::routes::Requirement {
-    match r {
-        routes::Requirement::Public => wit::routes::Requirement::Public,
-        routes::Requirement::AnyDbKey => wit::routes::Requirement::AnyDbKey,
-        routes::Requirement::Scopes(s) => wit::routes::Requirement::Scopes(scopes_to_wit(s)),
-        routes::Requirement::Unknown => wit::routes::Requirement::Unknown,
-    }
-}
-
-fn requirement_from_wit(r: wit::routes::Requirement) -> routes::Requirement {
-    match r {
-        wit::routes::Requirement::Public => routes::Requirement::Public,
-        wit::routes::Requirement::AnyDbKey => routes::Requirement::AnyDbKey,
-        wit::routes::Requirement::Scopes(s) => routes::Requirement::Scopes(scopes_from_wit(s)),
-        wit::routes::Requirement::Unknown => routes::Requirement::Unknown,
-    }
-}
-
-fn resolution_from_wit(r: wit::routes::Resolution) -> routes::Resolution {
-    let wit::routes::Resolution {
-        requirement,
-        template,
-        canonical_path,
-        legacy,
-        resource_id,
-        accepts_event_token,
-    } = r;
-    routes::Resolution {
-        requirement: requirement_from_wit(requirement),
-        template,
-        canonical_path,
-        legacy,
-        resource_id,
-        accepts_event_token,
-    }
-}
-
-fn route_entry_from_wit(e: wit::routes::RouteEntry) -> routes::RouteEntry {
-    let wit::routes::RouteEntry {
-        method,
-        template,
-        requirement,
-        accepts_event_token,
-    } = e;
-    routes::RouteEntry {
-        method,
-        template,
-        requirement: requirement_from_wit(requirement),
-        accepts_event_token,
-    }
-}
-
-fn parsed_key_from_wit(p: wit::keys::ParsedKey) -> keys::ParsedKey {
-    let wit::keys::ParsedKey { id, prefix } = p;
-    keys::ParsedKey { id, prefix }
-}
-
-/// `MintedKey`'s `Debug` hides the plaintext, so minted keys are compared as
-/// plain tuples: a mismatch then shows both sides in full.
-type MintedTuple = (String, String, String, String);
-
-fn minted_native(m: keys::MintedKey) -> MintedTuple {
-    let keys::MintedKey {
-        id,
-        prefix,
-        key,
-        stored_hash,
-    } = m;
-    (id, prefix, key, stored_hash)
-}
-
-fn minted_from_wit(m: wit::keys::MintedKey) -> MintedTuple {
-    let wit::keys::MintedKey {
-        id,
-        prefix,
-        key,
-        stored_hash,
-    } = m;
-    (id, prefix, key, stored_hash)
-}
-
-fn claims_from_wit(c: wit::tokens::Claims) -> tokens::Claims {
-    let wit::tokens::Claims {
-        scan_id,
-        key_id,
-        expires_at,
-    } = c;
-    tokens::Claims {
-        scan_id,
-        key_id,
-        expires_at,
-    }
-}
-
-fn credential_to_wit(c: &authn::Credential) -> wit::authn::Credential {
-    match c {
-        authn::Credential::None => wit::authn::Credential::None,
-        authn::Credential::ApiKey(k) => wit::authn::Credential::ApiKey(k.clone()),
-        authn::Credential::Bearer(k) => wit::authn::Credential::Bearer(k.clone()),
-        authn::Credential::EventToken(t) => wit::authn::Credential::EventToken(t.clone()),
-    }
-}
-
-fn key_row_to_wit(r: &authn::KeyRow) -> wit::authn::KeyRow {
-    let authn::KeyRow {
-        id,
-        stored_hash,
-        scopes,
-        revoked,
-    } = r;
-    wit::authn::KeyRow {
-        id: id.clone(),
-        stored_hash: stored_hash.clone(),
-        scopes: scopes_to_wit(scopes),
-        revoked: *revoked,
-    }
-}
-
-fn facts_to_wit(f: &authn::Facts) -> wit::authn::Facts {
-    let authn::Facts {
-        requirement,
-        accepts_event_token,
-        resource_id,
-        credential,
-        env_key,
-        row,
-        db_key_exists,
-        auth_required,
-        event_secret,
-        now,
-    } = f;
-    wit::authn::Facts {
-        requirement: requirement_to_wit(requirement),
-        accepts_event_token: *accepts_event_token,
-        resource_id: resource_id.clone(),
-        credential: credential_to_wit(credential),
-        env_key: env_key.clone(),
-        row: row.as_ref().map(key_row_to_wit),
-        db_key_exists: *db_key_exists,
-        auth_required: *auth_required,
-        event_secret: event_secret.clone(),
-        now: *now,
-    }
-}
-
-fn principal_kind_from_wit(k: wit::authn::PrincipalKind) -> authn::PrincipalKind {
-    match k {
-        wit::authn::PrincipalKind::Env => authn::PrincipalKind::Env,
-        wit::authn::PrincipalKind::DbKey => authn::PrincipalKind::DbKey,
-        wit::authn::PrincipalKind::Dev => authn::PrincipalKind::Dev,
-        wit::authn::PrincipalKind::Anonymous => authn::PrincipalKind::Anonymous,
-    }
-}
-
-fn principal_from_wit(p: wit::authn::Principal) -> authn::Principal {
-    let wit::authn::Principal { kind, id, scopes } = p;
-    authn::Principal {
-        kind: principal_kind_from_wit(kind),
-        id,
-        scopes: scopes_from_wit(scopes),
-    }
-}
-
-fn revoke_facts_to_wit(f: &lifecycle::RevokeFacts) -> wit::lifecycle::RevokeFacts {
-    let lifecycle::RevokeFacts {
-        target_scopes,
-        target_revoked,
-        other_admin_keys,
-        env_key_configured,
-        auth_required,
-    } = f;
-    wit::lifecycle::RevokeFacts {
-        target_scopes: scopes_to_wit(target_scopes),
-        target_revoked: *target_revoked,
-        other_admin_keys: *other_admin_keys,
-        env_key_configured: *env_key_configured,
-        auth_required: *auth_required,
-    }
-}
-
-fn startup_facts_to_wit(f: &lifecycle::StartupFacts) -> wit::lifecycle::StartupFacts {
-    let lifecycle::StartupFacts {
-        auth_required,
-        env_key_configured,
-        unrevoked_admin_keys,
-        unrevoked_keys,
-        event_secret_configured,
-    } = f;
-    wit::lifecycle::StartupFacts {
-        auth_required: *auth_required,
-        env_key_configured: *env_key_configured,
-        unrevoked_admin_keys: *unrevoked_admin_keys,
-        unrevoked_keys: *unrevoked_keys,
-        event_secret_configured: *event_secret_configured,
-    }
-}
-
-fn startup_ok_from_wit(o: wit::lifecycle::StartupOk) -> lifecycle::StartupOk {
-    let wit::lifecycle::StartupOk { warnings, dev_mode } = o;
-    lifecycle::StartupOk { warnings, dev_mode }
-}
-
-fn fatal_from_wit(f: wit::lifecycle::Fatal) -> lifecycle::Fatal {
-    let wit::lifecycle::Fatal { exit_code, message } = f;
-    lifecycle::Fatal { exit_code, message }
-}
-
-fn bucket_to_wit(b: ratelimit::Bucket) -> wit::ratelimit::Bucket {
-    let ratelimit::Bucket { level, updated_ms } = b;
-    wit::ratelimit::Bucket { level, updated_ms }
-}
-
-fn bucket_from_wit(b: wit::ratelimit::Bucket) -> ratelimit::Bucket {
-    let wit::ratelimit::Bucket { level, updated_ms } = b;
-    ratelimit::Bucket { level, updated_ms }
-}
-
-fn limits_to_wit(l: ratelimit::Limits) -> wit::ratelimit::Limits {
-    let ratelimit::Limits { per_minute, burst } = l;
-    wit::ratelimit::Limits { per_minute, burst }
-}
-
-fn limits_from_wit(l: wit::ratelimit::Limits) -> ratelimit::Limits {
-    let wit::ratelimit::Limits { per_minute, burst } = l;
-    ratelimit::Limits { per_minute, burst }
-}
-
-fn verdict_from_wit(v: wit::ratelimit::Verdict) -> ratelimit::Verdict {
-    let wit::ratelimit::Verdict {
-        allowed,
-        state,
-        limit,
-        remaining,
-        retry_after,
-        reset_after,
-    } = v;
-    ratelimit::Verdict {
-        allowed,
-        state: bucket_from_wit(state),
-        limit,
-        remaining,
-        retry_after,
-        reset_after,
-    }
-}
-
-fn build_info_from_wit(i: wit::info::BuildInfo) -> info::BuildInfo {
-    let wit::info::BuildInfo {
-        policy_name,
-        policy_version,
-        policy_sha256,
-        wit_version,
-        legacy_sunset,
-    } = i;
-    info::BuildInfo {
-        policy_name,
-        policy_version,
-        policy_sha256,
-        wit_version,
-        legacy_sunset,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The two sides of every function, in native types
+// The component's side of every function, in native types
 // ---------------------------------------------------------------------------
 
 fn w_resolve(method: &str, path: &str) -> routes::Resolution {
-    resolution_from_wit(ok(b().resolve(method, path), "resolve"))
+    ok(convert::w_resolve(b(), method, path), "resolve")
 }
 
 fn w_parse_key(key: &str) -> Option<keys::ParsedKey> {
-    ok(b().parse_key(key), "parse-key").map(parsed_key_from_wit)
+    ok(convert::w_parse_key(b(), key), "parse-key")
 }
 
 fn w_mint_key(random: &[u8]) -> Result<MintedTuple, String> {
-    ok(b().mint_key(random), "mint-key").map(minted_from_wit)
-}
-
-fn n_mint_key(random: &[u8]) -> Result<MintedTuple, String> {
-    keys::mint_key(random).map(minted_native)
+    ok(convert::w_mint_key(b(), random), "mint-key")
 }
 
 fn w_verify_key(key: &str, stored: &str) -> bool {
-    ok(b().verify_key(key, stored), "verify-key")
+    ok(convert::w_verify_key(b(), key, stored), "verify-key")
 }
 
 fn w_scopes_for_new_key(req: Option<&[String]>) -> Result<Vec<types::Scope>, types::Denial> {
-    ok(b().scopes_for_new_key(req), "scopes-for-new-key")
-        .map(scopes_from_wit)
-        .map_err(denial_from_wit)
+    ok(
+        convert::w_scopes_for_new_key(b(), req),
+        "scopes-for-new-key",
+    )
 }
 
 fn w_effective_scopes(s: &[types::Scope]) -> Vec<types::Scope> {
-    scopes_from_wit(ok(
-        b().effective_scopes(&scopes_to_wit(s)),
-        "effective-scopes",
-    ))
+    ok(convert::w_effective_scopes(b(), s), "effective-scopes")
 }
 
 fn w_mint_token(secret: &[u8], scan: &str, key: &str, now: u64) -> String {
-    ok(b().mint_token(secret, scan, key, now), "mint-token")
+    ok(
+        convert::w_mint_token(b(), secret, scan, key, now),
+        "mint-token",
+    )
 }
 
 fn w_verify_token(
@@ -405,29 +102,26 @@ fn w_verify_token(
     scan: &str,
     now: u64,
 ) -> Result<tokens::Claims, types::Denial> {
-    ok(b().verify_token(secret, token, scan, now), "verify-token")
-        .map(claims_from_wit)
-        .map_err(denial_from_wit)
+    ok(
+        convert::w_verify_token(b(), secret, token, scan, now),
+        "verify-token",
+    )
 }
 
 fn w_peek_key_id(token: &str) -> Option<String> {
-    ok(b().peek_key_id(token), "peek-key-id")
+    ok(convert::w_peek_key_id(b(), token), "peek-key-id")
 }
 
 fn w_authenticate(f: &authn::Facts) -> Result<authn::Principal, types::Denial> {
-    ok(b().authenticate(&facts_to_wit(f)), "authenticate")
-        .map(principal_from_wit)
-        .map_err(denial_from_wit)
+    ok(convert::w_authenticate(b(), f), "authenticate")
 }
 
 fn w_may_revoke(f: &lifecycle::RevokeFacts) -> Result<(), types::Denial> {
-    ok(b().may_revoke(revoke_facts_to_wit(f)), "may-revoke").map_err(denial_from_wit)
+    ok(convert::w_may_revoke(b(), f), "may-revoke")
 }
 
 fn w_startup(f: &lifecycle::StartupFacts) -> Result<lifecycle::StartupOk, lifecycle::Fatal> {
-    ok(b().startup(startup_facts_to_wit(f)), "startup")
-        .map(startup_ok_from_wit)
-        .map_err(fatal_from_wit)
+    ok(convert::w_startup(b(), f), "startup")
 }
 
 fn w_take(
@@ -435,10 +129,7 @@ fn w_take(
     limits: ratelimit::Limits,
     now: u64,
 ) -> ratelimit::Verdict {
-    verdict_from_wit(ok(
-        b().take(state.map(bucket_to_wit), limits_to_wit(limits), now),
-        "take",
-    ))
+    ok(convert::w_take(b(), state, limits, now), "take")
 }
 
 // ---------------------------------------------------------------------------

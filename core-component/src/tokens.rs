@@ -9,10 +9,11 @@ use crate::prelude::*;
 use crate::ct;
 use crate::policy::TOKEN_TTL_SECONDS;
 use crate::types::{detail, Denial};
+use alloc::borrow::Cow;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 /// Longest token looked at; longer ones are refused before decoding.
 pub const MAX_TOKEN: usize = 1024;
@@ -24,8 +25,40 @@ pub struct Claims {
     pub expires_at: u64,
 }
 
+/// HMAC's block size for SHA-256: shorter keys are padded with zero bytes.
+const HMAC_BLOCK: usize = 64;
+
+/// The HMAC key for a secret.
+///
+/// HMAC pads a key shorter than its block with zero bytes, so the secrets
+/// `K` and `K\0` (and the empty secret and `\0`) would be the same key and a
+/// token minted under one would verify under the other (found by the
+/// `tokens` fuzz target, see `regression_token_secret_with_trailing_nul`).
+/// Secrets that end in a zero byte within the block, and the empty one, are
+/// therefore first hashed with a domain tag and their exact bytes, which no
+/// other secret maps to. Every other secret, which includes every text secret
+/// a deployment can configure, is used as is: tokens stay byte-compatible
+/// with the reference implementation.
+///
+/// What HMAC still equates by design: a secret longer than the block and
+/// its SHA-256 digest. Telling them apart would change the key of long
+/// secrets, and a deployment would have to configure the digest of another
+/// deployment's secret to meet it.
+fn hmac_key(secret: &[u8]) -> Cow<'_, [u8]> {
+    let ambiguous = secret.len() <= HMAC_BLOCK && secret.last().is_none_or(|&b| b == 0);
+    if !ambiguous {
+        return Cow::Borrowed(secret);
+    }
+    let mut h = Sha256::new();
+    h.update(b"securescan event-token secret with trailing NUL\0");
+    h.update((secret.len() as u64).to_be_bytes());
+    h.update(secret);
+    Cow::Owned(h.finalize().to_vec())
+}
+
 fn sign(secret: &[u8], payload: &str) -> [u8; 32] {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("hmac takes any key length");
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&hmac_key(secret))
+        .expect("hmac takes any key length");
     m.update(payload.as_bytes());
     m.finalize().into_bytes().into()
 }
@@ -181,6 +214,38 @@ mod tests {
             detail_of(verify_token(S, &swapped, "x", 1)).1,
             "Invalid or expired event token"
         );
+    }
+
+    /// Found by the `tokens` fuzz target: a token minted under the empty
+    /// secret verified under the secret `\0`, because HMAC pads short keys
+    /// with zero bytes. Any `K` and `K\0` were the same key.
+    #[test]
+    fn regression_token_secret_with_trailing_nul() {
+        let t = mint_token(b"", "s", "env", 0);
+        assert!(verify_token(b"\0", &t, "s", 1).is_err());
+        assert!(verify_token(b"\0\0", &t, "s", 1).is_err());
+        for (a, b) in [
+            (&b"k"[..], &b"k\0"[..]),
+            (b"k\0", b"k\0\0"),
+            (b"k\0", b"k"),
+            (b"\0", b"\0\0"),
+        ] {
+            let t = mint_token(a, "s", "env", 0);
+            assert!(verify_token(a, &t, "s", 1).is_ok(), "{a:?}");
+            assert!(
+                verify_token(b, &t, "s", 1).is_err(),
+                "{a:?} verified under {b:?}"
+            );
+        }
+        // A random 32-byte secret that happens to end in a zero byte still
+        // works with itself.
+        let mut r = [7u8; 32];
+        r[31] = 0;
+        let t = mint_token(&r, "s", "dev", 0);
+        assert!(verify_token(&r, &t, "s", 1).is_ok());
+        // Text secrets keep the reference bytes (see `reference_bytes`).
+        assert!(matches!(hmac_key(b"text secret"), Cow::Borrowed(_)));
+        assert!(matches!(hmac_key(&[0u8; 65]), Cow::Borrowed(_)));
     }
 
     #[test]
