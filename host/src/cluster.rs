@@ -43,15 +43,6 @@ impl Cluster {
         Ok(Cluster { store, tx, remote })
     }
 
-    /// A cluster of one (tests, tools).
-    pub fn local(store: DynStore) -> Self {
-        Cluster {
-            store,
-            tx: broadcast::channel(DEPTH).0,
-            remote: false,
-        }
-    }
-
     /// Sends a signal to every instance. Failure to notify is logged, not
     /// returned: receivers also poll, so it only delays them.
     pub async fn send(&self, payload: String) {
@@ -108,7 +99,9 @@ mod tests {
     async fn a_lagging_receiver_is_told_to_reread() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/c.db?mode=rwc", dir.path().display());
-        let c = Cluster::local(crate::store::open(&url).await.unwrap());
+        let c = Cluster::start(crate::store::open(&url).await.unwrap())
+            .await
+            .unwrap();
         let mut a = c.subscribe();
         for i in 0..(DEPTH + 5) {
             c.send(format!("ev:{i}")).await;

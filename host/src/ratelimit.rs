@@ -65,6 +65,22 @@ impl RateLimiter {
     }
 }
 
+/// The `detail` of a 429, at the edge and at the origin alike.
+pub const RATE_LIMITED: &str = "Rate limit exceeded";
+
+/// `X-RateLimit-*` (and `Retry-After` when refused) for a verdict.
+pub fn set_headers(h: &mut axum::http::HeaderMap, v: &wit::ratelimit::Verdict) {
+    let mut set = |k: &'static str, n: u32| {
+        h.insert(k, axum::http::HeaderValue::from(n));
+    };
+    set("x-ratelimit-limit", v.limit);
+    set("x-ratelimit-remaining", v.remaining);
+    set("x-ratelimit-reset", v.reset_after);
+    if !v.allowed {
+        set("retry-after", v.retry_after.max(1));
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TakeError {
     #[error(transparent)]

@@ -214,7 +214,10 @@ impl Scans {
     pub async fn maintain(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut signals = self.cluster.subscribe();
         let mut renew = tokio::time::interval(self.lease / 6);
-        let mut sweep = tokio::time::interval(self.lease / 3);
+        // Start-up already swept (`fail_interrupted`): the first sweep here
+        // is one period later.
+        let mut sweep =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.lease / 3, self.lease / 3);
         let mut purge = tokio::time::interval(PURGE);
         loop {
             tokio::select! {

@@ -49,7 +49,7 @@ use crate::ratelimit::RateLimiter;
 use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -66,7 +66,7 @@ use std::time::{Duration, Instant};
 pub const LOG_TARGET: &str = "securescan.edge";
 pub const UPSTREAM_UNAVAILABLE: &str = "Upstream unavailable";
 pub const POLICY_UNAVAILABLE: &str = "Policy unavailable";
-pub const RATE_LIMITED: &str = "Rate limit exceeded";
+pub use crate::ratelimit::RATE_LIMITED;
 /// The origin's challenge, so edge 401s look like the origin's.
 pub const WWW_AUTHENTICATE: &str = "ApiKey realm=\"securescan\", header=\"X-API-Key\"";
 pub const METRICS_PATH: &str = "/edge/metrics";
@@ -285,18 +285,6 @@ fn denial_response(d: &Denial) -> Response {
         );
     }
     resp
-}
-
-fn rate_headers(h: &mut HeaderMap, v: &crate::policy::wit::ratelimit::Verdict) {
-    let mut set = |k: &'static str, n: u32| {
-        h.insert(k, HeaderValue::from(n));
-    };
-    set("x-ratelimit-limit", v.limit);
-    set("x-ratelimit-remaining", v.remaining);
-    set("x-ratelimit-reset", v.reset_after);
-    if !v.allowed {
-        set("retry-after", v.retry_after.max(1));
-    }
 }
 
 /// What the edge decided for one request.
@@ -530,7 +518,7 @@ async fn proxy(edge: &Edge, client: SocketAddr, rid: &str, req: Request) -> Hand
                 tracing::warn!(target: LOG_TARGET, subject = %subject,
                     retry_after = v.retry_after, "rate limited");
                 let mut resp = detail(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED);
-                rate_headers(resp.headers_mut(), &v);
+                crate::ratelimit::set_headers(resp.headers_mut(), &v);
                 return reject(Reason::RateLimited, resp);
             }
             Ok(_) => {}
@@ -577,7 +565,7 @@ async fn proxy(edge: &Edge, client: SocketAddr, rid: &str, req: Request) -> Hand
         // costs that key nothing.
         if !matches!(parts.status.as_u16(), 401 | 403 | 429 | 503) {
             match edge.charge_bucket(&policy, &subject) {
-                Ok(Some(v)) => rate_headers(&mut parts.headers, &v),
+                Ok(Some(v)) => crate::ratelimit::set_headers(&mut parts.headers, &v),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(target: LOG_TARGET, error = %e, "rate limit charge failed")

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const SCAN_NOT_FOUND: &str = "Scan not found";
-pub const RATE_LIMITED: &str = "Rate limit exceeded";
+pub use crate::ratelimit::RATE_LIMITED;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateScanRequest {
@@ -35,18 +35,6 @@ fn unprocessable(d: impl Into<String>) -> ApiError {
 
 fn not_found() -> ApiError {
     ApiError::status(StatusCode::NOT_FOUND, SCAN_NOT_FOUND)
-}
-
-fn rate_headers(h: &mut HeaderMap, v: &crate::policy::wit::ratelimit::Verdict) {
-    let mut set = |k: &'static str, n: u32| {
-        h.insert(k, HeaderValue::from(n));
-    };
-    set("x-ratelimit-limit", v.limit);
-    set("x-ratelimit-remaining", v.remaining);
-    set("x-ratelimit-reset", v.reset_after);
-    if !v.allowed {
-        set("retry-after", v.retry_after.max(1));
-    }
 }
 
 /// The bucket a caller draws from: its key id, `env`, or its address.
@@ -81,7 +69,7 @@ pub async fn create(
         tracing::warn!(subject = %subject, retry_after = v.retry_after, "rate limited");
         let mut resp =
             ApiError::status(StatusCode::TOO_MANY_REQUESTS, RATE_LIMITED).into_response();
-        rate_headers(resp.headers_mut(), v);
+        crate::ratelimit::set_headers(resp.headers_mut(), v);
         return Ok(resp);
     }
     let req: CreateScanRequest = serde_json::from_slice(&body)
@@ -112,7 +100,7 @@ pub async fn create(
         .await?;
     let mut resp = Json(record).into_response();
     if let Some(v) = &verdict {
-        rate_headers(resp.headers_mut(), v);
+        crate::ratelimit::set_headers(resp.headers_mut(), v);
     }
     Ok(resp)
 }
