@@ -41,6 +41,27 @@ impl RateLimiter {
         })
     }
 
+    /// The verdict a take would give now, without taking (nothing stored);
+    /// `None` when the limit is disabled.
+    pub fn peek(
+        &self,
+        policy: &PolicyBuild,
+        subject: &str,
+        now_ms: u64,
+    ) -> Result<Option<wit::ratelimit::Verdict>, PolicyError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let limits = self.limits(policy)?;
+        let state = self
+            .buckets
+            .lock()
+            .expect("bucket lock")
+            .get(subject)
+            .copied();
+        policy.take(state, limits, now_ms).map(Some)
+    }
+
     /// Takes one token for `subject`; `None` when the limit is disabled.
     pub fn take(
         &self,

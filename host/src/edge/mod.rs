@@ -125,9 +125,9 @@ pub struct Edge {
     client: Client<HttpConnector, Body>,
     env_key: Option<String>,
     event_secret: Vec<u8>,
-    /// Limits (environment over policy defaults) and the on/off switch.
+    /// Limits (environment over policy defaults), the on/off switch and the
+    /// buckets: peeked before forwarding, charged once the origin accepted.
     limits: RateLimiter,
-    buckets: Mutex<HashMap<String, crate::policy::wit::ratelimit::Bucket>>,
     affinity: Mutex<Affinity>,
     pub metrics: Metrics,
 }
@@ -199,7 +199,6 @@ impl Edge {
                 opts.rate_limit_burst,
                 opts.rate_limit_enabled,
             ),
-            buckets: Mutex::default(),
             affinity: Mutex::default(),
             metrics: Metrics::default(),
         })
@@ -412,43 +411,6 @@ impl Edge {
             },
         }
     }
-
-    /// The bucket's answer if one were taken now (nothing is stored).
-    fn peek_bucket(
-        &self,
-        policy: &PolicyBuild,
-        subject: &str,
-    ) -> Result<Option<crate::policy::wit::ratelimit::Verdict>, crate::policy::PolicyError> {
-        if !self.limits.enabled {
-            return Ok(None);
-        }
-        let limits = self.limits.limits(policy)?;
-        let state = self.buckets.lock().expect("buckets").get(subject).copied();
-        policy
-            .take(state, limits, crate::ratelimit::now_ms())
-            .map(Some)
-    }
-
-    /// Takes a token for `subject` (after the origin accepted the caller).
-    fn charge_bucket(
-        &self,
-        policy: &PolicyBuild,
-        subject: &str,
-    ) -> Result<Option<crate::policy::wit::ratelimit::Verdict>, crate::policy::PolicyError> {
-        if !self.limits.enabled {
-            return Ok(None);
-        }
-        let limits = self.limits.limits(policy)?;
-        let mut buckets = self.buckets.lock().expect("buckets");
-        let state = buckets.get(subject).copied();
-        let v = policy.take(state, limits, crate::ratelimit::now_ms())?;
-        if buckets.len() >= 100_000 && state.is_none() {
-            let cap = u64::from(limits.burst) * 60_000;
-            buckets.retain(|_, b| b.level < cap);
-        }
-        buckets.insert(subject.to_string(), v.state);
-        Ok(Some(v))
-    }
 }
 
 /// Builds the edge's router: `/edge/metrics`, everything else proxied.
@@ -513,7 +475,10 @@ async fn proxy(edge: &Edge, client: SocketAddr, rid: &str, req: Request) -> Hand
     };
     let creates_scan = req.method() == Method::POST && resolution.template == SCANS;
     if creates_scan {
-        match edge.peek_bucket(&policy, &subject) {
+        match edge
+            .limits
+            .peek(&policy, &subject, crate::ratelimit::now_ms())
+        {
             Ok(Some(v)) if !v.allowed => {
                 tracing::warn!(target: LOG_TARGET, subject = %subject,
                     retry_after = v.retry_after, "rate limited");
@@ -564,7 +529,10 @@ async fn proxy(edge: &Edge, client: SocketAddr, rid: &str, req: Request) -> Hand
         // not refuse (429). A forged key that carries someone's key id thus
         // costs that key nothing.
         if !matches!(parts.status.as_u16(), 401 | 403 | 429 | 503) {
-            match edge.charge_bucket(&policy, &subject) {
+            match edge
+                .limits
+                .take(&policy, &subject, crate::ratelimit::now_ms())
+            {
                 Ok(Some(v)) => crate::ratelimit::set_headers(&mut parts.headers, &v),
                 Ok(None) => {}
                 Err(e) => {
