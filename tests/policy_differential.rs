@@ -154,15 +154,7 @@ const POOL_LEN: usize = 3;
 
 /// The route templates of the native table (the list itself is compared with
 /// the component's in `list_routes_are_identical`).
-static TEMPLATES: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let mut t: Vec<String> = routes::list_routes()
-        .into_iter()
-        .map(|e| e.template)
-        .collect();
-    t.sort();
-    t.dedup();
-    t
-});
+static TEMPLATES: LazyLock<Vec<String>> = LazyLock::new(routes::templates);
 
 /// Replaces the character at `ix` (a char index chosen within the length).
 fn flip_char(s: &str, ix: &Index, c: char) -> String {

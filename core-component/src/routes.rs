@@ -181,6 +181,16 @@ pub fn list_routes() -> Vec<RouteEntry> {
         .collect()
 }
 
+/// Every distinct route template of the table, sorted (one per path, whatever
+/// its methods). Used by generators that build paths from the real routes
+/// (the differential test and the fuzz targets).
+pub fn templates() -> Vec<String> {
+    let mut t: Vec<String> = ROUTES.iter().map(|r| r.template.to_string()).collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,5 +372,15 @@ mod tests {
             .iter()
             .any(|r| r.method == "PATCH" && r.template == "/api/v1/webhooks/{id}"));
         assert!(all.iter().all(|r| r.requirement != Requirement::Unknown));
+    }
+
+    #[test]
+    fn templates_are_the_distinct_templates_of_the_table() {
+        let t = templates();
+        let mut from_list: Vec<String> = list_routes().into_iter().map(|r| r.template).collect();
+        from_list.sort();
+        from_list.dedup();
+        assert_eq!(t, from_list);
+        assert!(t.iter().any(|x| x == "/api/v1/webhooks/{id}"));
     }
 }

@@ -2,6 +2,7 @@
 //! crate fetches facts and carries out effects.
 
 pub mod app;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod edge;

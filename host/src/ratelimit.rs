@@ -144,10 +144,3 @@ impl RateLimiter {
         Ok(Some(verdict?))
     }
 }
-
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}

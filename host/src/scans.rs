@@ -1,6 +1,7 @@
 //! Scans: creation, the background run of the built-in scanner, cancel, and
 //! the progress events they publish.
 
+use crate::clock::now_ms;
 use crate::cluster::Cluster;
 use crate::event_log::Feeds;
 use crate::events::EventBus;
@@ -22,10 +23,6 @@ pub const BUSY: &[&str] = &["pending", "running"];
 
 /// Events of finished scans older than the retention are purged this often.
 const PURGE: Duration = Duration::from_secs(60);
-
-fn now_ms() -> i64 {
-    crate::webhooks::now_ms()
-}
 
 fn cancel_signal(id: &str) -> String {
     format!("cancel:{id}")

@@ -12,6 +12,7 @@
 //! at send time, after resolution (a filtering DNS resolver, so DNS
 //! rebinding cannot slip through). Redirects are never followed.
 
+use crate::clock::now_ms;
 use crate::keys::now_rfc3339;
 use crate::store::{AttemptOutcome, AttemptRecord, ClaimedDelivery, DynStore, NewDelivery};
 use hmac::{Hmac, Mac};
@@ -19,7 +20,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
@@ -46,13 +47,6 @@ const POLL: Duration = Duration::from_millis(250);
 const MAX_IN_FLIGHT: usize = 16;
 /// How many deliveries a listing returns.
 pub const LIST_LIMIT: u32 = 100;
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 fn rfc3339_of_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)

@@ -319,15 +319,7 @@ fn seg_text(s: &SegInput) -> String {
     }
 }
 
-pub static TEMPLATES: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let mut t: Vec<String> = routes::list_routes()
-        .into_iter()
-        .map(|e| e.template)
-        .collect();
-    t.sort();
-    t.dedup();
-    t
-});
+pub static TEMPLATES: LazyLock<Vec<String>> = LazyLock::new(routes::templates);
 
 impl PathInput {
     pub fn build(&self) -> String {

@@ -254,13 +254,6 @@ fn scan_id(r: &Resolution) -> Option<&str> {
     }
 }
 
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn detail(status: StatusCode, d: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "detail": d }))).into_response()
 }
@@ -327,7 +320,7 @@ impl Edge {
             db_key_exists: true,
             auth_required: true,
             event_secret: self.event_secret.clone(),
-            now: now_secs(),
+            now: crate::clock::now_secs(),
         }
     }
 
@@ -363,7 +356,12 @@ impl Edge {
         match presented {
             Credential::EventToken(token) if r.accepts_event_token => {
                 let scan = r.resource_id.as_deref().unwrap_or("");
-                match policy.verify_token(&self.event_secret, &token, scan, now_secs()) {
+                match policy.verify_token(
+                    &self.event_secret,
+                    &token,
+                    scan,
+                    crate::clock::now_secs(),
+                ) {
                     Ok(Ok(claims)) => Verdict::Forward {
                         subject: ip_subject(),
                         key_id: Some(claims.key_id),
@@ -477,7 +475,7 @@ async fn proxy(edge: &Edge, client: SocketAddr, rid: &str, req: Request) -> Hand
     if creates_scan {
         match edge
             .limits
-            .peek(&policy, &subject, crate::ratelimit::now_ms())
+            .peek(&policy, &subject, crate::clock::now_ms_u64())
         {
             Ok(Some(v)) if !v.allowed => {
                 tracing::warn!(target: LOG_TARGET, subject = %subject,
@@ -531,7 +529,7 @@ async fn proxy(edge: &Edge, client: SocketAddr, rid: &str, req: Request) -> Hand
         if !matches!(parts.status.as_u16(), 401 | 403 | 429 | 503) {
             match edge
                 .limits
-                .take(&policy, &subject, crate::ratelimit::now_ms())
+                .take(&policy, &subject, crate::clock::now_ms_u64())
             {
                 Ok(Some(v)) => crate::ratelimit::set_headers(&mut parts.headers, &v),
                 Ok(None) => {}

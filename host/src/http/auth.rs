@@ -48,13 +48,6 @@ pub fn scope_from_name(s: &str) -> Option<Scope> {
     }
 }
 
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 async fn gather_facts(
     state: &AppState,
     policy: &PolicyBuild,
@@ -95,7 +88,7 @@ async fn gather_facts(
         db_key_exists,
         auth_required: state.config.auth_required,
         event_secret: state.event_secret.expose_secret().clone(),
-        now: now_secs(),
+        now: crate::clock::now_secs(),
     };
     Ok((facts, record))
 }

@@ -1,8 +1,8 @@
 //! The scans API, its SSE progress stream and event tokens.
 
-use super::auth::now_secs;
 use super::error::ApiError;
 use super::AppState;
+use crate::clock::now_secs;
 use crate::events::{Item, TERMINAL};
 use crate::policy::wit::authn::{Principal, PrincipalKind};
 use crate::policy::PolicyBuild;
@@ -62,7 +62,7 @@ pub async fn create(
     let subject = subject(&principal, connect.map(|c| (c.0).0));
     let verdict = state
         .limiter
-        .take_in(&state.store, &policy, &subject, crate::ratelimit::now_ms())
+        .take_in(&state.store, &policy, &subject, crate::clock::now_ms_u64())
         .await?;
     if let Some(v) = verdict.as_ref().filter(|v| !v.allowed) {
         // The subject is a key id, `env` or an address: never a key.
