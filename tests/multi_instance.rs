@@ -94,6 +94,9 @@ async fn cluster(extra: &[(&str, &str)]) -> Cluster {
     let prepared = Prepared::on(&db.url);
     let admin = prepared.create_key("breakglass-admin", &["admin"]);
     let mut env = hardened_env();
+    // Small pools: three instances (and the 100 concurrent revokes spread
+    // over them) must work within a few connections each.
+    env.push(("SECURESCAN_DATABASE_POOL_SIZE", "4"));
     env.extend_from_slice(extra);
     let a = prepared.spawn(&env).await;
     let b = a.spawn_sibling(&env).await;

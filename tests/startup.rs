@@ -512,6 +512,19 @@ fn scan_lease_out_of_range_exits_2() {
 }
 
 #[test]
+fn database_pool_size_out_of_range_exits_2() {
+    for value in ["0", "many", "1001"] {
+        let prepared = Prepared::new();
+        let out = serve_until_exit(&prepared, &[("SECURESCAN_DATABASE_POOL_SIZE", value)]);
+        assert_exit_2(
+            &out,
+            "SECURESCAN_DATABASE_POOL_SIZE",
+            &format!("SECURESCAN_DATABASE_POOL_SIZE={value}"),
+        );
+    }
+}
+
+#[test]
 fn unsupported_database_url_exits_with_a_clear_message() {
     let prepared = Prepared::on("mysql://127.0.0.1/test");
     let out = serve_until_exit(&prepared, &[]);

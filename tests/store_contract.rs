@@ -55,6 +55,7 @@ const CASES: &[(&str, Case)] = cases![
     deliveries_are_leased_once_and_released_by_an_attempt,
     deliveries_are_claimed_once_by_competing_dispatchers,
     signals_reach_other_handles,
+    a_one_connection_pool_listens_and_serves,
     buckets_update_atomically_across_handles,
     policy_builds_are_published_with_generations,
 ];
@@ -783,6 +784,50 @@ async fn signals_reach_other_handles(c: Ctx) {
     .await
     .expect("signal within 10 s");
     assert_eq!(got, "ev:abc");
+}
+
+/// `SECURESCAN_DATABASE_POOL_SIZE=1`: the LISTEN connection is not taken
+/// from the query pool, so one connection still serves every query (one at
+/// a time) while the instance listens. SQLite ignores the size.
+async fn a_one_connection_pool_listens_and_serves(c: Ctx) {
+    let small = store::open_with_pool(&c.url, 1).await.expect("pool of one");
+    let rx = small.listen().await.unwrap();
+    let work = async {
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let s = small.clone();
+            tasks.push(tokio::spawn(async move {
+                s.insert_key(key(&format!("p{i:02}"), &["read"]))
+                    .await
+                    .unwrap();
+                s.get_key(&format!("p{i:02}")).await.unwrap().expect("row")
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), work)
+        .await
+        .expect("20 concurrent queries on one connection finish (no starvation)");
+    assert_eq!(c.store.list_keys().await.unwrap().len(), 20);
+    let Some(mut rx) = rx else {
+        assert!(!small.shared());
+        return;
+    };
+    c.store.signal("pool:one").await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Some(Signal::Message(m)) => return m,
+                Some(Signal::Reconnected) => continue,
+                None => panic!("listener ended"),
+            }
+        }
+    })
+    .await
+    .expect("signal within 10 s");
+    assert_eq!(got, "pool:one");
 }
 
 async fn buckets_update_atomically_across_handles(c: Ctx) {

@@ -85,7 +85,7 @@ pub async fn serve(config: Config, host: String, port: u16) -> Result<(), StartE
     let config = Arc::new(config);
     let registry = Arc::new(crate::policy::wiring::start(&config).await?);
     let policy = registry.current();
-    let store = store::open(&config.database_url).await?;
+    let store = store::open_with_pool(&config.database_url, config.database_pool_size).await?;
     startup_decision(&config, &store, policy.as_deref()).await?;
     let cluster = crate::cluster::Cluster::start(store.clone()).await?;
     let event_secret = match &config.event_secret {

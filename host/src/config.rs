@@ -48,6 +48,10 @@ pub struct Config {
     /// `SECURESCAN_POLICY_MAX_BYTES`: the largest policy build accepted
     /// (default 4 MiB).
     pub policy_max_bytes: usize,
+    /// `SECURESCAN_DATABASE_POOL_SIZE`: PostgreSQL connections per instance
+    /// (1-1000, default 16). Every instance holds up to this many, and all of
+    /// them share the server's `max_connections`. SQLite ignores it.
+    pub database_pool_size: u32,
 }
 
 /// `1/true/yes/on`, any case.
@@ -172,6 +176,18 @@ impl Config {
                         reason: "must be an integer from 3 to 86400".into(),
                     })?,
             },
+            database_pool_size: match nonempty("SECURESCAN_DATABASE_POOL_SIZE") {
+                None => crate::store::DEFAULT_POOL_SIZE,
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or(ConfigError {
+                        name: "SECURESCAN_DATABASE_POOL_SIZE",
+                        reason: "must be an integer from 1 to 1000".into(),
+                    })?,
+            },
             webhook_retry_base_ms: match nonempty("SECURESCAN_WEBHOOK_RETRY_BASE_MS") {
                 None => 5000,
                 Some(v) => v
@@ -226,6 +242,18 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(!c.webhook_allow_private);
         assert_eq!(c.webhook_retry_base_ms, 5000);
+        assert_eq!(c.database_pool_size, 16);
+    }
+
+    #[test]
+    fn database_pool_size() {
+        let c = cfg(&[("SECURESCAN_DATABASE_POOL_SIZE", " 4 ")]).unwrap();
+        assert_eq!(c.database_pool_size, 4);
+        for bad in ["0", "1001", "-1", "many", "2.5"] {
+            let e = cfg(&[("SECURESCAN_DATABASE_POOL_SIZE", bad)]).unwrap_err();
+            assert_eq!(e.name, "SECURESCAN_DATABASE_POOL_SIZE", "{bad}");
+            assert_eq!(e.reason, "must be an integer from 1 to 1000");
+        }
     }
 
     #[test]

@@ -109,16 +109,18 @@ fn main() {
                     1
                 }
             },
-            Command::Migrate => match store::open(&config.database_url).await {
-                Ok(_) => {
-                    println!("schema is up to date");
-                    0
+            Command::Migrate => {
+                match store::open_with_pool(&config.database_url, config.database_pool_size).await {
+                    Ok(_) => {
+                        println!("schema is up to date");
+                        0
+                    }
+                    Err(e) => {
+                        eprintln!("securescan: {e}");
+                        1
+                    }
                 }
-                Err(e) => {
-                    eprintln!("securescan: {e}");
-                    1
-                }
-            },
+            }
             Command::Policy { .. } => unreachable!("handled before the configuration"),
         }
     });
@@ -128,7 +130,7 @@ fn main() {
 }
 
 async fn run_keys(config: Config, command: KeysCommand) -> anyhow::Result<i32> {
-    let store = store::open(&config.database_url)
+    let store = store::open_with_pool(&config.database_url, config.database_pool_size)
         .await
         .context("opening the database")?;
     let policy = app::load_policy(&config)

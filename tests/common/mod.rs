@@ -48,6 +48,7 @@ pub const KNOWN_VARS: &[&str] = &[
     "SECURESCAN_SCAN_LEASE_SECS",
     "SECURESCAN_POLICY_PUBLIC_KEY",
     "SECURESCAN_POLICY_MAX_BYTES",
+    "SECURESCAN_DATABASE_POOL_SIZE",
 ];
 
 /// The event-token secret used by hardened test deployments.

@@ -409,12 +409,23 @@ pub struct ScanUpdate {
 
 pub type DynStore = Arc<dyn Store>;
 
+/// PostgreSQL connections per instance by default. Several instances share
+/// the server's `max_connections` (100 by default), so this stays modest;
+/// `SECURESCAN_DATABASE_POOL_SIZE` changes it.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
 /// Opens the store named by a database URL and brings its schema up to date.
 pub async fn open(url: &str) -> Result<DynStore, StoreError> {
+    open_with_pool(url, DEFAULT_POOL_SIZE).await
+}
+
+/// [`open`] with at most `pool_size` PostgreSQL connections (SQLite keeps
+/// its own small pool: one writer at a time anyway).
+pub async fn open_with_pool(url: &str, pool_size: u32) -> Result<DynStore, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PgStore::open(url).await?))
+        Ok(Arc::new(PgStore::open(url, pool_size).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

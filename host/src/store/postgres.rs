@@ -52,12 +52,11 @@ pub const CHANNEL: &str = "securescan";
 const LOCK_MIGRATE: i64 = 0x5ec5_ca40_0001;
 const LOCK_REVOKE: i64 = 0x5ec5_ca40_0002;
 
-/// Connections per instance. Several instances share the server's
-/// `max_connections` (100 by default), so this stays modest.
-const POOL_SIZE: u32 = 16;
-
 pub struct PgStore {
     pool: PgPool,
+    /// For the LISTEN connection, which lives outside `pool`: it is held for
+    /// the life of the process, and must not take a slot the queries need.
+    options: PgConnectOptions,
 }
 
 const COLUMNS: &str = "id, name, prefix, key_hash, scopes, created_at, last_used_at, revoked_at";
@@ -80,15 +79,17 @@ async fn scan_status(
 }
 
 impl PgStore {
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connects with at most `pool_size` connections (see
+    /// [`super::DEFAULT_POOL_SIZE`]) and migrates.
+    pub async fn open(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(pool_size.max(1))
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        let store = PgStore { pool };
+        let store = PgStore { pool, options };
         store.migrate().await?;
         Ok(store)
     }
@@ -632,7 +633,13 @@ impl Store for PgStore {
     }
 
     async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Signal>>, StoreError> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+        // A pool of one of its own: the listener keeps its connection, and
+        // reconnects through this pool when it drops.
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(self.options.clone());
+        let mut listener = PgListener::connect_with(&own).await?;
         // Notifications missed while the connection is down are reported as
         // `Reconnected` (try_recv gives `None`), never silently dropped.
         listener.ignore_pool_close_event(true);
