@@ -392,7 +392,7 @@ impl PolicyRegistry {
             active,
             previous,
             cached,
-            elapsed_ms: start.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms: millis(start.elapsed()),
         };
         tracing::info!(
             policy = %accepted.active.name,
@@ -472,7 +472,7 @@ impl PolicyRegistry {
             active: h.active.as_ref().map(Entry::summary).expect("just set"),
             previous: h.previous.as_ref().map(Entry::summary),
             cached: true,
-            elapsed_ms: start.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms: millis(start.elapsed()),
         })
     }
 
@@ -581,10 +581,23 @@ pub fn check(build: &PolicyBuild, invariant_file: &str) -> Result<(), Refusal> {
     }
 }
 
+/// Milliseconds with microsecond precision (what an operator reads; no
+/// float noise such as `0.026084999999999997` in the JSON).
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::RuntimeOptions;
+
+    #[test]
+    fn elapsed_ms_has_no_float_noise() {
+        let ms = millis(std::time::Duration::from_nanos(26_085));
+        assert_eq!(serde_json::json!(ms).to_string(), "0.026");
+        assert_eq!(millis(std::time::Duration::from_millis(147)), 147.0);
+    }
 
     fn registry(public_key: Option<VerifyingKey>) -> PolicyRegistry {
         PolicyRegistry::new(
