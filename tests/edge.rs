@@ -945,6 +945,143 @@ async fn sighup_reloads_the_policy_and_a_failed_reload_keeps_the_old_one() {
     assert_eq!(status, 200, "still the old build: {v}");
 }
 
+/// Runs the edge until it exits (it should refuse to start): status, output.
+fn edge_until_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(EDGE_BIN);
+    cmd.args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(args)
+        .stdin(Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("SECURESCAN_") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.env("SECURESCAN_EVENT_TOKEN_SECRET", EVENT_SECRET)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn securescan-edge");
+    let deadline = Instant::now() + CLI_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the edge should have refused to start\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// With `SECURESCAN_POLICY_PUBLIC_KEY` the edge, like the server, loads a
+/// `--policy` file only when `<file>.sig` signs it: at start (exit 2
+/// otherwise) and on every `SIGHUP` (the old build keeps serving).
+#[tokio::test]
+async fn edge_policy_files_must_be_signed_when_a_public_key_is_set() {
+    use securescan_host::policy::signing;
+    let Hardened { app, admin } = hardened().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, _private, public) = signing::generate();
+    let (other, _, _) = signing::generate();
+    let pub_path = dir.path().join("policy.pub");
+    std::fs::write(&pub_path, public).unwrap();
+    let pub_env = [("SECURESCAN_POLICY_PUBLIC_KEY", pub_path.to_str().unwrap())];
+    let policy = dir.path().join("policy.wasm");
+    let sig = dir.path().join("policy.wasm.sig");
+    let builtin = securescan_host::policy::BUILTIN_POLICY;
+    std::fs::write(&policy, builtin).unwrap();
+    let args = [
+        "--upstream",
+        app.address.as_str(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ];
+
+    // No signature file, then one by another key: refused at start.
+    let (code, out) = edge_until_exit(&args, &pub_env);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("Policy build signature invalid"), "{out}");
+    assert!(out.contains("no signature"), "{out}");
+    std::fs::write(&sig, signing::sign(&other, builtin)).unwrap();
+    let (code, out) = edge_until_exit(&args, &pub_env);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("Policy build signature invalid"), "{out}");
+    // A key file that cannot be read: refused at start, named.
+    let (code, out) = edge_until_exit(
+        &args,
+        &[("SECURESCAN_POLICY_PUBLIC_KEY", "/nonexistent/policy.pub")],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("SECURESCAN_POLICY_PUBLIC_KEY"), "{out}");
+
+    // Signed by the configured key: starts.
+    std::fs::write(&sig, signing::sign(&key, builtin)).unwrap();
+    let edge = spawn_edge_args(
+        &[&app.address],
+        &["--policy", policy.to_str().unwrap()],
+        &pub_env,
+    )
+    .await;
+    let hup = || {
+        let st = Command::new("kill")
+            .args(["-HUP", &edge.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let wait_for = |k: &'static str, n: u64| {
+        let edge = &edge;
+        async move {
+            for _ in 0..600 {
+                if edge.metrics().await[k] == n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("{k} never reached {n}: {}", edge.metrics().await);
+        }
+    };
+    // The default build: API docs are public.
+    assert_eq!(edge.get("/openapi.json", None).await.status(), 200);
+
+    // Another build (docs for admins only) under the old signature: refused
+    // on SIGHUP, the old build keeps deciding.
+    let strict = common::builds::strict();
+    std::fs::write(&policy, &strict).unwrap();
+    hup();
+    wait_for("policy_reload_failures", 1).await;
+    assert!(
+        edge.logs().contains("Policy build signature invalid"),
+        "{}",
+        edge.logs()
+    );
+    assert_eq!(edge.get("/openapi.json", None).await.status(), 200);
+
+    // Signed: it serves after the next SIGHUP.
+    std::fs::write(&sig, signing::sign(&key, &strict)).unwrap();
+    hup();
+    wait_for("policy_reloads", 1).await;
+    assert_detail(
+        edge.get("/openapi.json", None).await,
+        401,
+        "X-API-Key header required",
+        "the strict build decides at the edge",
+    )
+    .await;
+    let (status, _, v) = json_of(edge.get("/openapi.json", Some(&admin.key)).await).await;
+    assert_eq!(status, 200, "{v}");
+}
+
 /// `ssk_<id>_<secret>` with a valid checksum for any id: key ids are not
 /// secret, so anyone can build one of these.
 fn checksummed_key(id: &str, secret26: &str) -> String {

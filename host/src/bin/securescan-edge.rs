@@ -26,6 +26,7 @@ struct Cli {
     #[arg(long = "upstream", required = true)]
     upstreams: Vec<String>,
     /// A policy build (`.wasm`) instead of the built-in one; SIGHUP reloads it.
+    /// With SECURESCAN_POLICY_PUBLIC_KEY set, `<FILE>.sig` must sign it.
     #[arg(long)]
     policy: Option<PathBuf>,
 }
@@ -65,9 +66,14 @@ fn main() {
     let event_secret = env("SECURESCAN_EVENT_TOKEN_SECRET").unwrap_or_else(|| {
         fatal("SECURESCAN_EVENT_TOKEN_SECRET is not set: give the edge the origins' event-token secret")
     });
+    let policy_public_key = env("SECURESCAN_POLICY_PUBLIC_KEY").map(|p| {
+        securescan_host::policy::signing::read_verifying_key(std::path::Path::new(&p))
+            .unwrap_or_else(|e| fatal(&format!("SECURESCAN_POLICY_PUBLIC_KEY: {e}")))
+    });
     let opts = EdgeOptions {
         upstreams: cli.upstreams,
         policy_path: cli.policy,
+        policy_public_key,
         env_key: env("SECURESCAN_API_KEY"),
         event_secret: event_secret.into_bytes(),
         rate_limit_per_min: number("SECURESCAN_RATE_LIMIT_PER_MIN"),

@@ -82,6 +82,9 @@ const MAX_CREATE_BODY: usize = 1 << 20;
 pub struct EdgeOptions {
     pub upstreams: Vec<String>,
     pub policy_path: Option<PathBuf>,
+    /// `SECURESCAN_POLICY_PUBLIC_KEY`, as on the server: with it, a `--policy`
+    /// file loads (at start and on `SIGHUP`) only when `<file>.sig` signs it.
+    pub policy_public_key: Option<ed25519_dalek::VerifyingKey>,
     /// `SECURESCAN_API_KEY`, when the edge is given it too.
     pub env_key: Option<String>,
     /// `SECURESCAN_EVENT_TOKEN_SECRET`, shared with the origins.
@@ -120,6 +123,7 @@ pub struct Edge {
     policy: ArcSwap<PolicyBuild>,
     runtime: Runtime,
     policy_path: Option<PathBuf>,
+    policy_public_key: Option<ed25519_dalek::VerifyingKey>,
     upstreams: Vec<Upstream>,
     rr: AtomicUsize,
     client: Client<HttpConnector, Body>,
@@ -151,9 +155,25 @@ impl Affinity {
     }
 }
 
-fn load_build(runtime: &Runtime, path: Option<&PathBuf>) -> anyhow::Result<PolicyBuild> {
+fn load_build(
+    runtime: &Runtime,
+    path: Option<&PathBuf>,
+    public_key: Option<&ed25519_dalek::VerifyingKey>,
+) -> anyhow::Result<PolicyBuild> {
     let bytes = crate::policy::reload::read_build(path.map(PathBuf::as_path))
         .map_err(anyhow::Error::msg)?;
+    // The built-in build is part of the binary; a file is checked like an
+    // upload to the server (same key, same `<file>.sig`), before compiling.
+    if let (Some(key), Some(path)) = (public_key, path) {
+        let sig_path = crate::policy::registry::signature_path(path);
+        let sig = std::fs::read_to_string(&sig_path).ok();
+        crate::policy::signing::verify(key, &bytes, sig.as_deref()).map_err(|e| {
+            anyhow::anyhow!(
+                "Policy build signature invalid: {e} ({})",
+                sig_path.display()
+            )
+        })?;
+    }
     let build = runtime.load(&bytes)?;
     // The server's checks after compiling (WIT version, the invariants run
     // through the build): the edge refuses what the server would refuse.
@@ -178,7 +198,11 @@ impl Edge {
             "SECURESCAN_EVENT_TOKEN_SECRET is required (the origins' event-token secret)"
         );
         let runtime = Runtime::new(opts.runtime)?;
-        let build = load_build(&runtime, opts.policy_path.as_ref())?;
+        let build = load_build(
+            &runtime,
+            opts.policy_path.as_ref(),
+            opts.policy_public_key.as_ref(),
+        )?;
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         connector.set_nodelay(true);
@@ -189,6 +213,7 @@ impl Edge {
             policy: ArcSwap::from_pointee(build),
             runtime,
             policy_path: opts.policy_path,
+            policy_public_key: opts.policy_public_key,
             upstreams,
             rr: AtomicUsize::new(0),
             client,
@@ -212,7 +237,11 @@ impl Edge {
     /// it in; requests in flight finish on the build they started with. On
     /// failure the old build stays.
     pub fn reload(&self) -> anyhow::Result<()> {
-        match load_build(&self.runtime, self.policy_path.as_ref()) {
+        match load_build(
+            &self.runtime,
+            self.policy_path.as_ref(),
+            self.policy_public_key.as_ref(),
+        ) {
             Ok(b) => {
                 tracing::info!(sha256 = b.sha256(), policy = %b.info().policy_name,
                     version = %b.info().policy_version, "policy build reloaded");
