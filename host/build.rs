@@ -9,6 +9,9 @@
 //!   clippy's wrapper) are not passed down: the component is always the same
 //!   `component` profile build.
 
+#[path = "component_build.rs"]
+mod component_build;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -23,12 +26,12 @@ fn main() {
         "policies",
         "Cargo.toml",
         "Cargo.lock",
+        "host/component_build.rs",
     ] {
         println!("cargo:rerun-if-changed={}", workspace.join(p).display());
     }
     println!("cargo:rerun-if-env-changed=SECURESCAN_POLICY_FILE");
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     ensure_wasm_target(&rustc);
 
@@ -44,42 +47,15 @@ fn main() {
         .unwrap_or_else(|| workspace.join("target"))
         .join("component");
 
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&workspace)
-        .args([
-            "build",
-            "--package",
-            "securescan-core",
-            "--lib",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "component",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_LLVM_COV",
-        "RUSTDOCFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = component_build::command(&workspace, &target_dir, None, &[]);
     let status = cmd
         .status()
-        .unwrap_or_else(|e| panic!("cannot run {cargo} to build the policy component: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the policy component: {e}"));
     assert!(
         status.success(),
         "building the policy component (core-component, wasm32-wasip2) failed"
     );
-    let wasm = target_dir.join("wasm32-wasip2/component/securescan_core.wasm");
+    let wasm = component_build::output(&target_dir);
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("policy.wasm");
     std::fs::copy(&wasm, &out)
         .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", wasm.display(), out.display()));

@@ -9,9 +9,11 @@
 //! at the same time, and each result is kept in `target/policy-tests/out/`
 //! (and in memory per test binary).
 
+#[path = "../../host/component_build.rs"]
+mod component_build;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 static BUILT: Mutex<Option<HashMap<String, Vec<u8>>>> = Mutex::new(None);
@@ -41,38 +43,7 @@ pub fn policy_build(policy: &str, features: &[&str]) -> Vec<u8> {
     std::fs::create_dir_all(target.join("out")).unwrap();
     let lock = std::fs::File::create(target.join(".build-lock")).unwrap();
     lock.lock().expect("lock target/policy-tests");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--package",
-            "securescan-core",
-            "--lib",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "component",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .env("SECURESCAN_POLICY_FILE", root.join(policy));
-    if !features.is_empty() {
-        cmd.args(["--features", &features.join(",")]);
-    }
-    // As host/build.rs: flags meant for the host build are not passed down.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "CARGO_LLVM_COV",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = component_build::command(&root, &target, Some(&root.join(policy)), features);
     let started = std::time::Instant::now();
     let out = cmd
         .output()
@@ -82,8 +53,7 @@ pub fn policy_build(policy: &str, features: &[&str]) -> Vec<u8> {
         "building {policy} {features:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let wasm = std::fs::read(target.join("wasm32-wasip2/component/securescan_core.wasm"))
-        .expect("the built component");
+    let wasm = std::fs::read(component_build::output(&target)).expect("the built component");
     std::fs::write(target.join("out").join(format!("{name}.wasm")), &wasm).unwrap();
     let _ = lock.unlock();
     eprintln!(
