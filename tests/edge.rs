@@ -72,6 +72,26 @@ impl EdgeProc {
     fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
+
+    /// Sends `SIGHUP` (reload the policy build).
+    fn hup(&self) {
+        let st = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Waits (up to 30 s) until the metric `key` of `/edge/metrics` is `n`.
+    async fn wait_metric(&self, key: &str, n: u64) {
+        for _ in 0..600 {
+            if self.metrics().await[key] == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{key} never reached {n}: {}", self.metrics().await);
+    }
 }
 
 impl Drop for EdgeProc {
@@ -891,30 +911,11 @@ async fn sighup_reloads_the_policy_and_a_failed_reload_keeps_the_old_one() {
         &[],
     )
     .await;
-    let hup = |pid: u32| {
-        let st = Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
-    let wait_for = |key: &'static str, n: u64| {
-        let edge = &edge;
-        async move {
-            for _ in 0..600 {
-                if edge.metrics().await[key] == n {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            panic!("{key} never reached {n}: {}", edge.metrics().await);
-        }
-    };
-    hup(edge.pid());
-    wait_for("policy_reloads", 1).await;
+    edge.hup();
+    edge.wait_metric("policy_reloads", 1).await;
     std::fs::write(&policy, b"not a policy build").unwrap();
-    hup(edge.pid());
-    wait_for("policy_reload_failures", 1).await;
+    edge.hup();
+    edge.wait_metric("policy_reload_failures", 1).await;
     assert_eq!(edge.metrics().await["policy_reloads"], 1);
     // Still deciding with the old build, and still forwarding.
     assert_detail(
@@ -932,8 +933,8 @@ async fn sighup_reloads_the_policy_and_a_failed_reload_keeps_the_old_one() {
     // A build that compiles but breaks the invariants is refused too, with
     // the server's reason.
     std::fs::write(&policy, common::builds::breaks_invariants()).unwrap();
-    hup(edge.pid());
-    wait_for("policy_reload_failures", 2).await;
+    edge.hup();
+    edge.wait_metric("policy_reload_failures", 2).await;
     assert_eq!(edge.metrics().await["policy_reloads"], 1);
     assert!(
         edge.logs()
@@ -1032,25 +1033,6 @@ async fn edge_policy_files_must_be_signed_when_a_public_key_is_set() {
         &pub_env,
     )
     .await;
-    let hup = || {
-        let st = Command::new("kill")
-            .args(["-HUP", &edge.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
-    let wait_for = |k: &'static str, n: u64| {
-        let edge = &edge;
-        async move {
-            for _ in 0..600 {
-                if edge.metrics().await[k] == n {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            panic!("{k} never reached {n}: {}", edge.metrics().await);
-        }
-    };
     // The default build: API docs are public.
     assert_eq!(edge.get("/openapi.json", None).await.status(), 200);
 
@@ -1058,8 +1040,8 @@ async fn edge_policy_files_must_be_signed_when_a_public_key_is_set() {
     // on SIGHUP, the old build keeps deciding.
     let strict = common::builds::strict();
     std::fs::write(&policy, &strict).unwrap();
-    hup();
-    wait_for("policy_reload_failures", 1).await;
+    edge.hup();
+    edge.wait_metric("policy_reload_failures", 1).await;
     assert!(
         edge.logs().contains("Policy build signature invalid"),
         "{}",
@@ -1069,8 +1051,8 @@ async fn edge_policy_files_must_be_signed_when_a_public_key_is_set() {
 
     // Signed: it serves after the next SIGHUP.
     std::fs::write(&sig, signing::sign(&key, &strict)).unwrap();
-    hup();
-    wait_for("policy_reloads", 1).await;
+    edge.hup();
+    edge.wait_metric("policy_reloads", 1).await;
     assert_detail(
         edge.get("/openapi.json", None).await,
         401,

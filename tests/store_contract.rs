@@ -761,6 +761,21 @@ async fn deliveries_are_claimed_once_by_competing_dispatchers(c: Ctx) {
     assert_eq!(ids.len(), 120, "every delivery claimed");
 }
 
+/// The next message on a listener (reconnections skipped), within 10 s.
+async fn next_message(rx: &mut tokio::sync::mpsc::Receiver<Signal>) -> String {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Some(Signal::Message(m)) => return m,
+                Some(Signal::Reconnected) => continue,
+                None => panic!("listener ended"),
+            }
+        }
+    })
+    .await
+    .expect("signal within 10 s")
+}
+
 async fn signals_reach_other_handles(c: Ctx) {
     let Some(mut rx) = c.store.listen().await.unwrap() else {
         // A store without a notification channel must say it is not shared.
@@ -772,17 +787,7 @@ async fn signals_reach_other_handles(c: Ctx) {
     let other = c.another().await;
     // The listener is connected when `listen` returns.
     other.signal("ev:abc").await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match rx.recv().await {
-                Some(Signal::Message(m)) => return m,
-                Some(Signal::Reconnected) => continue,
-                None => panic!("listener ended"),
-            }
-        }
-    })
-    .await
-    .expect("signal within 10 s");
+    let got = next_message(&mut rx).await;
     assert_eq!(got, "ev:abc");
 }
 
@@ -816,17 +821,7 @@ async fn a_one_connection_pool_listens_and_serves(c: Ctx) {
         return;
     };
     c.store.signal("pool:one").await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match rx.recv().await {
-                Some(Signal::Message(m)) => return m,
-                Some(Signal::Reconnected) => continue,
-                None => panic!("listener ended"),
-            }
-        }
-    })
-    .await
-    .expect("signal within 10 s");
+    let got = next_message(&mut rx).await;
     assert_eq!(got, "pool:one");
 }
 
