@@ -856,4 +856,23 @@ async fn unknown_route_is_404_whatever_the_credentials() {
             assert_detail(resp, 404, "Not Found", &format!("GET {path} with {who}")).await;
         }
     }
+    // A known path with a method the policy does not name: 404 too (no 405
+    // telling which methods exist), with or without credentials.
+    for (method, path) in [
+        (Method::DELETE, "/api/v1/policy"),
+        (Method::PUT, "/api/v1/keys"),
+        (Method::PATCH, "/health"),
+        (Method::POST, "/api/v1/keys/me"),
+    ] {
+        for (who, key) in [("no key", None), ("admin key", Some(h.admin.key.as_str()))] {
+            let resp = send(h.app.request(method.clone(), path, key)).await;
+            assert_detail(
+                resp,
+                404,
+                "Not Found",
+                &format!("{method} {path} with {who}"),
+            )
+            .await;
+        }
+    }
 }
