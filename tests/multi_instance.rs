@@ -56,6 +56,9 @@ fn main() {
         ("a_scan_of_a_killed_instance_is_failed_by_another", || {
             Box::pin(a_scan_of_a_killed_instance_is_failed_by_another())
         }),
+        ("liveness_and_unknown_routes_need_no_database", || {
+            Box::pin(liveness_and_unknown_routes_need_no_database())
+        }),
     ];
     if let Some(reason) = &skip {
         println!(
@@ -712,4 +715,91 @@ async fn streams_survive_lost_notification_connections() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// With the database gone, `/health` stays 200 and unknown routes stay 404
+/// (neither costs a query: a flood of them never reaches PostgreSQL), while
+/// everything that needs a fact from the database fails closed with 503
+/// `Database unavailable`, and recovers when the database is back.
+async fn liveness_and_unknown_routes_need_no_database() {
+    use sqlx::Connection;
+    let db = PgDb::create();
+    let prepared = Prepared::on(&db.url);
+    let admin = prepared.create_key("breakglass-admin", &["admin"]);
+    let app = prepared.spawn(&hardened_env()).await;
+    let (status, _, v) = json_of(app.get("/api/v1/keys", Some(&admin.key)).await).await;
+    assert_eq!(status, 200, "{v}");
+
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut conn = sqlx::PgConnection::connect(&pg::admin_url()).await.unwrap();
+    let set_allowed = |allowed: bool| format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}");
+    sqlx::query(&set_allowed(false))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    for _ in 0..3 {
+        let (status, _, v) = json_of(app.get("/health", None).await).await;
+        assert_eq!(status, 200, "/health without a database: {v}");
+        assert_eq!(v, json!({"status": "ok"}));
+        for key in [None, Some("ssk_bogus"), Some(admin.key.as_str())] {
+            assert_detail(
+                app.get("/api/v1/definitely-not-a-route", key).await,
+                404,
+                "Not Found",
+                "unknown route without a database",
+            )
+            .await;
+        }
+    }
+    // Needs the database: the key's row, or whether any key exists.
+    for (key, ctx) in [(Some(admin.key.as_str()), "admin key"), (None, "no key")] {
+        assert_detail(
+            app.get("/api/v1/keys", key).await,
+            503,
+            "Database unavailable",
+            &format!("protected route, {ctx}, without a database"),
+        )
+        .await;
+    }
+    assert_eq!(app.get("/ready", None).await.status(), 503);
+
+    sqlx::query(&set_allowed(true))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp = app.get("/api/v1/keys", Some(&admin.key)).await;
+        if resp.status() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recovery after the database came back: {}",
+            resp.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_detail(
+        app.get("/api/v1/keys", None).await,
+        401,
+        "X-API-Key header required",
+        "no key, database back",
+    )
+    .await;
 }

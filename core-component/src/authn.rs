@@ -254,6 +254,31 @@ mod tests {
         assert_eq!(authenticate(&f).unwrap().kind, PrincipalKind::Anonymous);
     }
 
+    /// The host skips the "does any DB key exist" query on public and
+    /// unknown routes (host/src/http/auth.rs): their decision must not read
+    /// that fact, nor any other.
+    #[test]
+    fn public_and_unknown_do_not_depend_on_the_facts() {
+        for requirement in [Requirement::Public, Requirement::Unknown] {
+            let want = authenticate(&base(requirement.clone()));
+            for exists in [false, true] {
+                for auth_required in [false, true] {
+                    for credential in [
+                        Credential::None,
+                        Credential::ApiKey("x".into()),
+                        Credential::EventToken("t".into()),
+                    ] {
+                        let mut f = base(requirement.clone());
+                        f.db_key_exists = exists;
+                        f.auth_required = auth_required;
+                        f.credential = credential;
+                        assert_eq!(authenticate(&f), want, "{requirement:?}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn env_key_full_trust() {
         let mut f = base(Requirement::Scopes(vec![Admin]));

@@ -72,12 +72,21 @@ async fn gather_facts(
         scopes: r.scopes.iter().filter_map(|s| scope_from_name(s)).collect(),
         revoked: r.revoked_at.is_some(),
     });
-    // Whether any DB key exists matters only when no key is presented (dev
-    // mode or 401) or for a dev-mode token; a presented key is judged on its
-    // own row, so the extra query is skipped on that hot path.
-    let needs_existence = matches!(credential, Credential::None | Credential::EventToken(_))
+    // Whether any DB key exists matters only on a protected route when no
+    // key is presented (dev mode, 401 or 503) or for a dev-mode token, and
+    // only without an env key. A presented key is judged on its own row, and
+    // public and unknown routes are decided before the component reads this
+    // fact, so the query is skipped there: a flood of `/health` or of
+    // unknown paths costs no database query. Not fetched, the fact takes its
+    // fail-closed value (keys exist: never dev mode), as at the edge.
+    let protected = matches!(
+        resolution.requirement,
+        Requirement::AnyDbKey | Requirement::Scopes(_)
+    );
+    let needs_existence = protected
+        && matches!(credential, Credential::None | Credential::EventToken(_))
         && state.config.env_key.is_none();
-    let db_key_exists = needs_existence && state.store.any_unrevoked().await?;
+    let db_key_exists = !needs_existence || state.store.any_unrevoked().await?;
     let facts = Facts {
         requirement: resolution.requirement.clone(),
         accepts_event_token: resolution.accepts_event_token,
