@@ -669,15 +669,7 @@ async fn a_policy_build_accepted_on_one_instance_reaches_every_instance() {
 async fn streams_survive_lost_notification_connections() {
     use sqlx::Connection;
     let Cluster { apps, admin, _db } = cluster(&[]).await;
-    let db_name = _db
-        .url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
+    let db_name = _db.name.clone();
     let mut conn = sqlx::PgConnection::connect(&pg::admin_url()).await.unwrap();
     let kill = format!(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
@@ -730,15 +722,7 @@ async fn liveness_and_unknown_routes_need_no_database() {
     let (status, _, v) = json_of(app.get("/api/v1/keys", Some(&admin.key)).await).await;
     assert_eq!(status, 200, "{v}");
 
-    let name = db
-        .url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
+    let name = db.name.clone();
     let mut conn = sqlx::PgConnection::connect(&pg::admin_url()).await.unwrap();
     let set_allowed = |allowed: bool| format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}");
     sqlx::query(&set_allowed(false))

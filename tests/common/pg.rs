@@ -70,7 +70,8 @@ pub fn unavailable() -> Option<String> {
 /// A fresh database, dropped on drop.
 pub struct PgDb {
     pub url: String,
-    name: String,
+    /// The database's name (for admin statements on it).
+    pub name: String,
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
