@@ -88,6 +88,22 @@ impl Config {
                 })
                 .transpose()
         };
+        // An integer from `lo` to `hi`, or `default` when unset.
+        let in_range =
+            |k: &'static str, default: u64, lo: u64, hi: u64| -> Result<u64, ConfigError> {
+                match nonempty(k) {
+                    None => Ok(default),
+                    Some(v) => v
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (lo..=hi).contains(n))
+                        .ok_or_else(|| ConfigError {
+                            name: k,
+                            reason: format!("must be an integer from {lo} to {hi}"),
+                        }),
+                }
+            };
         let log_format = match nonempty("SECURESCAN_LOG_FORMAT")
             .map(|v| v.to_ascii_lowercase())
             .as_deref()
@@ -164,30 +180,14 @@ impl Config {
             },
             webhook_allow_private: get("SECURESCAN_WEBHOOK_ALLOW_PRIVATE")
                 .is_some_and(|v| truthy(&v)),
-            scan_lease_secs: match nonempty("SECURESCAN_SCAN_LEASE_SECS") {
-                None => 30,
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (3..=86_400).contains(n))
-                    .ok_or(ConfigError {
-                        name: "SECURESCAN_SCAN_LEASE_SECS",
-                        reason: "must be an integer from 3 to 86400".into(),
-                    })?,
-            },
-            database_pool_size: match nonempty("SECURESCAN_DATABASE_POOL_SIZE") {
-                None => crate::store::DEFAULT_POOL_SIZE,
-                Some(v) => v
-                    .trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=1000).contains(n))
-                    .ok_or(ConfigError {
-                        name: "SECURESCAN_DATABASE_POOL_SIZE",
-                        reason: "must be an integer from 1 to 1000".into(),
-                    })?,
-            },
+            scan_lease_secs: in_range("SECURESCAN_SCAN_LEASE_SECS", 30, 3, 86_400)?,
+            database_pool_size: u32::try_from(in_range(
+                "SECURESCAN_DATABASE_POOL_SIZE",
+                u64::from(crate::store::DEFAULT_POOL_SIZE),
+                1,
+                1000,
+            )?)
+            .expect("at most 1000"),
             webhook_retry_base_ms: match nonempty("SECURESCAN_WEBHOOK_RETRY_BASE_MS") {
                 None => 5000,
                 Some(v) => v
